@@ -1,0 +1,333 @@
+"""A Mamba-2 layer that is a drop-in for ``mamba_ssm.Mamba2``, with a pure-PyTorch path.
+
+The constructor takes mamba-ssm's arguments with mamba-ssm's defaults, and the parameters
+have the same names, shapes and initialisation (``in_proj``, ``conv1d``, ``dt_bias``,
+``A_log``, ``D``, ``norm.weight``, ``out_proj``), so a state dict moves between the two
+unchanged. On CUDA, when mamba-ssm is installed, the same weights run through its fused
+Triton kernels; everywhere else through :func:`~sk_eegm2.nn.ssd.ssd_scan`.
+
+References
+----------
+.. [1] T. Dao and A. Gu, "Transformers are SSMs: Generalized Models and Efficient Algorithms
+   Through Structured State Space Duality", ICML 2024.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from types import ModuleType
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .ssd import ssd_scan
+
+Backend = Literal["auto", "torch", "mamba_ssm"]
+BACKENDS = ("auto", "torch", "mamba_ssm")
+
+
+def _at_least_float32(t: Tensor) -> Tensor:
+    """``t`` in float32, or float64 if it already is: half precision overflows in exp/softplus."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
+def _import_mamba_ssm() -> ModuleType | None:
+    """mamba-ssm's fused SSD kernels, or None when the package or its CUDA build is missing."""
+    try:
+        return importlib.import_module("mamba_ssm.ops.triton.ssd_combined")
+    except (ImportError, OSError, RuntimeError):
+        return None
+
+
+class RMSNormGated(nn.Module):
+    """RMSNorm with a SiLU gate, as in mamba-ssm (``norm(y * silu(z)) * weight`` by default).
+
+    Parameters
+    ----------
+    hidden_size : int
+        Size of the last axis.
+    eps : float
+        Added to the mean square.
+    norm_before_gate : bool
+        If True, ``norm(y) * weight * silu(z)`` instead.
+    group_size : int or None
+        The mean square is taken over groups of this many features (None: all of them).
+    """
+
+    def __init__(
+        self,
+        hidden_size: int,
+        eps: float = 1e-5,
+        norm_before_gate: bool = False,
+        group_size: int | None = None,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__()
+        self.eps = eps
+        self.norm_before_gate = norm_before_gate
+        self.group_size = hidden_size if group_size is None else group_size
+        self.weight = nn.Parameter(torch.ones(hidden_size, device=device, dtype=dtype))
+
+    def forward(self, y: Tensor, z: Tensor | None = None) -> Tensor:
+        """Normalise ``y`` (..., hidden_size), gated by ``z`` of the same shape."""
+        out_dtype = y.dtype
+        y = _at_least_float32(y)
+        if z is not None and not self.norm_before_gate:
+            y = y * F.silu(_at_least_float32(z))
+        groups = y.unflatten(-1, (-1, self.group_size))
+        y = (groups * torch.rsqrt(groups.pow(2).mean(-1, keepdim=True) + self.eps)).flatten(-2)
+        y = y * self.weight.to(y.dtype)
+        if z is not None and self.norm_before_gate:
+            y = y * F.silu(_at_least_float32(z))
+        return y.to(out_dtype)
+
+
+class Mamba2(nn.Module):
+    """Mamba-2 mixer: (batch, length, d_model) -> (batch, length, d_model).
+
+    The arguments up to ``dtype`` are those of ``mamba_ssm.Mamba2`` (2.x), with its defaults;
+    see its documentation. EEGM2 uses ``d_state=16, d_conv=2, expand=8``.
+
+    Parameters
+    ----------
+    d_model : int
+        Width of the input and output.
+    d_state : int
+        State size N per head.
+    d_conv : int
+        Kernel of the causal depthwise convolution.
+    conv_init : float or None
+        If set, the convolution weights are drawn uniformly from [-conv_init, conv_init].
+    expand : int
+        ``d_inner = expand * d_model``.
+    headdim : int
+        Channels P per head; ``nheads = d_ssm / headdim``.
+    d_ssm : int or None
+        Channels that go through the SSM (default ``d_inner``); the rest form a gated MLP.
+    ngroups : int
+        Groups of heads that share B and C.
+    A_init_range : tuple of float
+        ``A`` is drawn uniformly from this range; ``A_log = log(A)``.
+    D_has_hdim : bool
+        One skip weight per channel instead of one per head.
+    rmsnorm : bool
+        Gated RMSNorm before ``out_proj`` (else a plain SiLU gate).
+    norm_before_gate : bool
+        Order of norm and gate in the gated RMSNorm.
+    dt_min, dt_max, dt_init_floor : float
+        ``dt`` is drawn log-uniformly from [dt_min, dt_max], floored, and stored as
+        ``dt_bias = softplus^-1(dt)``.
+    dt_limit : tuple of float
+        ``dt`` is clamped to this range after the softplus.
+    bias : bool
+        Bias on ``in_proj`` and ``out_proj``.
+    conv_bias : bool
+        Bias on ``conv1d``.
+    chunk_size : int
+        SSD chunk length.
+    use_mem_eff_path : bool
+        With the mamba-ssm backend, fuse convolution, scan, norm and ``out_proj`` in one
+        kernel call.
+    layer_idx : int or None
+        Accepted for compatibility (used by mamba-ssm's inference cache).
+    process_group : None
+        Tensor parallelism is not supported; must be None.
+    sequence_parallel : bool
+        Accepted for compatibility; no effect without ``process_group``.
+    device, dtype
+        Factory arguments for the parameters.
+    backend : {"auto", "torch", "mamba_ssm"}
+        ``"auto"`` runs mamba-ssm's fused Triton kernels when the input is on CUDA and
+        mamba-ssm imports, else the PyTorch SSD scan. ``"mamba_ssm"`` insists on the kernels.
+    bidirectional : bool
+        Not in mamba-ssm or the paper. Adds a time-reversed pass with the same weights
+        (weight-tied, as in Caduceus' BiMamba): ``y = f(x) + flip(f(flip(x)))``. For offline
+        EEG the causal direction is a constraint, not a feature. No extra parameters.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 128,
+        d_conv: int = 4,
+        conv_init: float | None = None,
+        expand: int = 2,
+        headdim: int = 64,
+        d_ssm: int | None = None,
+        ngroups: int = 1,
+        A_init_range: tuple[float, float] = (1, 16),
+        D_has_hdim: bool = False,
+        rmsnorm: bool = True,
+        norm_before_gate: bool = False,
+        dt_min: float = 0.001,
+        dt_max: float = 0.1,
+        dt_init_floor: float = 1e-4,
+        dt_limit: tuple[float, float] = (0.0, float("inf")),
+        bias: bool = False,
+        conv_bias: bool = True,
+        chunk_size: int = 256,
+        use_mem_eff_path: bool = True,
+        layer_idx: int | None = None,
+        process_group: Any = None,
+        sequence_parallel: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        backend: Backend = "auto",
+        bidirectional: bool = False,
+    ) -> None:
+        super().__init__()
+        if process_group is not None:
+            raise ValueError("process_group (tensor parallelism) is not supported; pass None.")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
+        factory = {"device": device, "dtype": dtype}
+        self.d_model = d_model
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.d_inner = expand * d_model
+        self.headdim = headdim
+        self.d_ssm = self.d_inner if d_ssm is None else d_ssm
+        self.ngroups = ngroups
+        if self.d_ssm % headdim:
+            raise ValueError(f"d_ssm ({self.d_ssm}) must be a multiple of headdim ({headdim}).")
+        self.nheads = self.d_ssm // headdim
+        if self.nheads % ngroups:
+            raise ValueError(f"nheads ({self.nheads}) must be a multiple of ngroups ({ngroups}).")
+        self.D_has_hdim = D_has_hdim
+        self.rmsnorm = rmsnorm
+        self.norm_before_gate = norm_before_gate
+        self.dt_limit = dt_limit
+        self.chunk_size = chunk_size
+        self.use_mem_eff_path = use_mem_eff_path
+        self.layer_idx = layer_idx
+        self.backend = backend
+        self.bidirectional = bidirectional
+
+        # Parameters are created in mamba-ssm's order, so one seed gives the same weights.
+        # in_proj output order: [z, x, B, C, dt] (plus [z0, x0] in front when d_ssm < d_inner).
+        d_in_proj = 2 * self.d_inner + 2 * ngroups * d_state + self.nheads
+        self.in_proj = nn.Linear(d_model, d_in_proj, bias=bias, **factory)
+        conv_dim = self.d_ssm + 2 * ngroups * d_state
+        self.conv1d = nn.Conv1d(
+            conv_dim,
+            conv_dim,
+            d_conv,
+            groups=conv_dim,
+            padding=d_conv - 1,
+            bias=conv_bias,
+            **factory,
+        )
+        if conv_init is not None:
+            nn.init.uniform_(self.conv1d.weight, -conv_init, conv_init)
+
+        log_dt = torch.rand(self.nheads, **factory) * (math.log(dt_max) - math.log(dt_min))
+        dt = torch.clamp(torch.exp(log_dt + math.log(dt_min)), min=dt_init_floor)
+        self.dt_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
+        A = torch.empty(self.nheads, dtype=torch.float32, device=device).uniform_(*A_init_range)
+        self.A_log = nn.Parameter(torch.log(A).to(dtype=dtype))
+        self.D = nn.Parameter(torch.ones(self.d_ssm if D_has_hdim else self.nheads, device=device))
+        for name in ("dt_bias", "A_log", "D"):  # mamba-ssm's marker: no weight decay on these
+            getattr(self, name)._no_weight_decay = True
+        if rmsnorm:
+            self.norm = RMSNormGated(
+                self.d_ssm, 1e-5, norm_before_gate, self.d_ssm // ngroups, **factory
+            )
+        self.out_proj = nn.Linear(self.d_inner, d_model, bias=bias, **factory)
+
+    def forward(self, u: Tensor) -> Tensor:
+        """Mix ``u`` (batch, length, d_model) along time; returns the same shape."""
+        out = self._directional_forward(u)
+        if self.bidirectional:
+            out = out + self._directional_forward(u.flip(1)).flip(1)
+        return out
+
+    def _directional_forward(self, u: Tensor) -> Tensor:
+        kernels = self._kernels(u)
+        if kernels is not None and self.use_mem_eff_path:
+            return self._fused_forward(kernels, u)
+        zxbcdt = self.in_proj(u)  # (b, L, d_in_proj)
+        d_mlp = self.d_inner - self.d_ssm  # gated-MLP channels beside the SSM (0 by default)
+        z0, x0, z, xBC, dt = torch.split(
+            zxbcdt,
+            [d_mlp, d_mlp, self.d_ssm, self.d_ssm + 2 * self.ngroups * self.d_state, self.nheads],
+            dim=-1,
+        )
+        length = u.shape[1]
+        # Causal depthwise convolution: pad d_conv - 1 on both sides, keep the first L outputs.
+        xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :length].transpose(1, 2))
+        x, B, C = torch.split(
+            xBC, [self.d_ssm, self.ngroups * self.d_state, self.ngroups * self.d_state], dim=-1
+        )
+        A = -torch.exp(_at_least_float32(self.A_log))  # (h,)
+        x = x.unflatten(-1, (self.nheads, self.headdim))  # (b, L, h, p)
+        B = B.unflatten(-1, (self.ngroups, self.d_state))  # (b, L, g, n)
+        C = C.unflatten(-1, (self.ngroups, self.d_state))
+        if kernels is not None:
+            y = kernels.mamba_chunk_scan_combined(
+                x, dt, A, B, C, chunk_size=self.chunk_size, D=self._D_per_head(),
+                dt_bias=self.dt_bias, dt_softplus=True, **self._dt_limit_kwargs(),
+            )  # fmt: skip
+        else:
+            dt = F.softplus(_at_least_float32(dt) + self.dt_bias)
+            dt = dt.clamp(*self.dt_limit) if self._dt_limit_kwargs() else dt
+            y = ssd_scan(x, dt, A, B, C, self.chunk_size)
+            y = y + x * self.D.view(self.nheads, -1).to(y.dtype)  # skip: D per head/channel
+        y = y.flatten(-2)  # (b, L, d_ssm)
+        y = self.norm(y, z) if self.rmsnorm else y * F.silu(z)
+        if d_mlp > 0:
+            y = torch.cat([F.silu(z0) * x0, y], dim=-1)
+        return self.out_proj(y)
+
+    def _fused_forward(self, kernels: ModuleType, u: Tensor) -> Tensor:
+        """mamba-ssm's single fused kernel: conv, scan, gated norm and out_proj."""
+        return kernels.mamba_split_conv1d_scan_combined(
+            self.in_proj(u),
+            self.conv1d.weight.squeeze(1),
+            self.conv1d.bias,
+            self.dt_bias,
+            -torch.exp(self.A_log.float()),
+            D=self._D_per_head(),
+            chunk_size=self.chunk_size,
+            activation="silu",
+            rmsnorm_weight=self.norm.weight if self.rmsnorm else None,
+            rmsnorm_eps=self.norm.eps if self.rmsnorm else 1e-6,
+            outproj_weight=self.out_proj.weight,
+            outproj_bias=self.out_proj.bias,
+            headdim=None if self.D_has_hdim else self.headdim,
+            ngroups=self.ngroups,
+            norm_before_gate=self.norm_before_gate,
+            **self._dt_limit_kwargs(),
+        )
+
+    def _D_per_head(self) -> Tensor:
+        """D in the layout mamba-ssm's kernels take: (h, p) per channel, else (h,)."""
+        if self.D_has_hdim:
+            return self.D.view(self.nheads, self.headdim)
+        return self.D
+
+    def _dt_limit_kwargs(self) -> dict[str, tuple[float, float]]:
+        return {} if tuple(self.dt_limit) == (0.0, float("inf")) else {"dt_limit": self.dt_limit}
+
+    def _kernels(self, u: Tensor) -> ModuleType | None:
+        """mamba-ssm's kernels when this call should use them, else None (the PyTorch path)."""
+        if self.backend == "torch":
+            return None
+        kernels = _import_mamba_ssm() if u.is_cuda else None
+        if self.backend == "mamba_ssm" and kernels is None:
+            if not u.is_cuda:
+                raise RuntimeError(
+                    "backend='mamba_ssm' needs the input on a CUDA device; move the module and "
+                    "input to CUDA, or use backend='auto' (falls back to PyTorch on CPU)."
+                )
+            raise RuntimeError(
+                "backend='mamba_ssm' needs mamba-ssm with its CUDA build: "
+                "pip install 'sk_eegm2[cuda]' (mamba-ssm>=2.2, triton) on a machine with CUDA, "
+                "or use backend='auto'/'torch' for the pure-PyTorch scan."
+            )
+        return kernels

@@ -1,0 +1,31 @@
+"""Shared fixtures: where the real EEG lives, and tiny network configurations."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# The real recordings sit beside the repository (``../shared/data``), never inside it.
+SHARED_DATA = Path(
+    os.environ.get("SK_EEGM2_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+)
+
+
+@pytest.fixture(scope="session")
+def eegmat_path() -> Path:
+    """Folder with the EEGMAT EDF files (skips the test where it is absent)."""
+    path = SHARED_DATA / "eegmat"
+    if not (path / "Subject00_1.edf").exists():
+        pytest.skip(f"EEGMAT not found in {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def eegbci_path() -> Path:
+    """Folder laid out as MNE's ``eegbci`` loader expects (subject 1 only)."""
+    path = SHARED_DATA / "MNE-eegbci-data"
+    if not path.exists():
+        pytest.skip(f"EEGMMIDB not found in {path}")
+    return path
