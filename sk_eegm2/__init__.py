@@ -1,3 +1,8 @@
 """sk_eegm2: EEGM2, self-supervised Mamba-2 for long EEG sequences, in scikit-learn."""
 
 __version__ = "0.1.0.dev0"
+
+from .classifier import EEGM2Classifier
+from .pretrainer import EEGM2Pretrainer
+
+__all__ = ["EEGM2Classifier", "EEGM2Pretrainer", "__version__"]

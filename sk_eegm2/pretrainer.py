@@ -1,0 +1,299 @@
+"""EEGM2Pretrainer: self-supervised EEGM2 pretraining as a scikit-learn transformer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from sklearn.base import TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import LRScheduler
+from skorch.utils import to_tensor
+
+from ._base import EEGM2Estimator, restore_net
+from .nn import STATISTICS, SpatioTemporalLoss, summary_statistics
+
+FEATURES = ("light", "bottleneck")
+
+
+class ReconstructionNet(NeuralNet):
+    """A skorch net whose target is its input: the loss compares the reconstruction with X."""
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        return self.criterion_(y_pred, to_tensor(X, device=self.device))
+
+
+class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
+    """Self-supervised EEGM2 pretraining; ``transform`` gives frozen-encoder features.
+
+    ``fit`` trains the EEGM2 autoencoder to reconstruct its input under the spatiotemporal
+    loss (no labels). ``transform`` runs the encoder up to its last pooling layer and returns
+    nine statistics per feature channel over time, EEGM2's "Light" representation (2,304
+    features for the default widths), so that
+    ``Pipeline([("eegm2", EEGM2Pretrainer()), ("clf", LogisticRegression())])`` is the
+    paper's EEGM2 (Linear). Training defaults follow the paper's recipe: AdamW, one-cycle
+    learning rate stepped per batch, gradient clipping at norm 1, best validation loss kept.
+
+    Parameters
+    ----------
+    widths : tuple of int, default=(64, 128, 256)
+        Encoder widths; the depth is ``len(widths)`` and windows need at least
+        ``2 ** len(widths)`` time points.
+    d_state, d_conv, expand, headdim, chunk_size : int
+        Mamba-2 settings (paper: 16, 2, 8, 64, 256).
+    bidirectional : bool, default=False
+        Weight-tied time-reversed pass in each Mamba-2 layer (not in the paper).
+    backend : {"auto", "torch", "mamba_ssm"}, default="auto"
+        Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.
+    alpha, beta : float, default=1.0
+        Weights of the L1 and spectral terms of the loss.
+    fft_norm : {"backward", "ortho", "forward"}, default="backward"
+        FFT normalisation of the spectral term ("backward": none, as in the paper).
+    scaling : {"window", "global", None}, default="window"
+        Amplitude scaling before the network. "window": each window and channel divided by
+        its 95th percentile of ``|x|`` (the paper's TUAB preprocessing); "global": one such
+        percentile over the whole training set; None: as given.
+    features : {"light", "bottleneck"}, default="light"
+        What ``transform`` summarises: the last pooled encoder output (the paper's Light
+        features) or the bottleneck output.
+    max_epochs : int, default=100
+        Training epochs (the paper used 500 on a GPU).
+    batch_size : int, default=64
+        Windows per batch, for training and inference.
+    lr : float, default=5e-4
+        Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
+        ``lr / 200``).
+    weight_decay : float, default=1e-2
+        AdamW weight decay.
+    patience : int or None, default=10
+        Early stopping: epochs without validation improvement (None: never stop early;
+        the best epoch is kept either way).
+    validation_fraction : float, default=0.1
+        Share of windows (of subjects, when ``groups`` is given) held out for validation.
+        0 trains on everything and keeps the last epoch.
+    device : str, default="auto"
+        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, shuffling and the validation split.
+    verbose : int, default=0
+        1 prints a line per epoch (losses, time).
+
+    Attributes
+    ----------
+    net_ : ReconstructionNet
+        The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.
+    history_ : skorch.History
+        Per-epoch losses.
+    n_chans_, n_times_ : int
+        Channels and window length seen in ``fit``.
+    sfreq_ : float or None
+        Sampling rate of MNE input, else None.
+    ch_names_ : list of str or None
+        Channel names of MNE input, else None.
+    n_features_in_ : int
+        ``n_chans_ * n_times_``.
+    device_ : str
+        The device used.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> pipe = make_pipeline(EEGM2Pretrainer(max_epochs=20), LogisticRegression())
+    >>> pipe.fit(epochs, y).predict(epochs)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        widths: tuple[int, ...] = (64, 128, 256),
+        d_state: int = 16,
+        d_conv: int = 2,
+        expand: int = 8,
+        headdim: int = 64,
+        chunk_size: int = 256,
+        bidirectional: bool = False,
+        backend: str = "auto",
+        alpha: float = 1.0,
+        beta: float = 1.0,
+        fft_norm: str = "backward",
+        scaling: Literal["window", "global"] | None = "window",
+        features: str = "light",
+        max_epochs: int = 100,
+        batch_size: int = 64,
+        lr: float = 5e-4,
+        weight_decay: float = 1e-2,
+        patience: int | None = 10,
+        validation_fraction: float = 0.1,
+        device: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.widths = widths
+        self.d_state = d_state
+        self.d_conv = d_conv
+        self.expand = expand
+        self.headdim = headdim
+        self.chunk_size = chunk_size
+        self.bidirectional = bidirectional
+        self.backend = backend
+        self.alpha = alpha
+        self.beta = beta
+        self.fft_norm = fft_norm
+        self.scaling = scaling
+        self.features = features
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> EEGM2Pretrainer:
+        """Pretrain the network to reconstruct ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
+            EEG windows (see :func:`sk_eegm2.validation.check_eeg`).
+        y : ignored
+            Pretraining uses no labels.
+        groups : array-like of shape (n_samples,), optional
+            Subject of each window: the validation split then holds out whole subjects.
+            Reaches ``fit`` through Pipeline / GridSearchCV with metadata routing enabled
+            (``set_fit_request(groups=True)``).
+
+        Returns
+        -------
+        self
+        """
+        if self.features not in FEATURES:
+            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}.")
+        data = self._check_X(X, reset=True).X
+        self._fit_scaling(data)
+        data, _ = self._scale(data)
+        seed = self._draw_seed()
+        with self._seeded(seed):
+            network = self._build_network(self.n_chans_)
+            steps = self.max_epochs * self._steps_per_epoch(len(data), None, groups, seed)
+            # OneCycleLR divides by zero when its warm-up is under one step or ends at the
+            # last step, which only very short runs hit: give those a longer warm-up.
+            total_steps = max(3, steps)
+            schedule = LRScheduler(
+                policy=torch.optim.lr_scheduler.OneCycleLR,
+                step_every="batch",
+                max_lr=self.lr,
+                total_steps=total_steps,
+                pct_start=max(0.1, 2 / total_steps),
+                div_factor=2.0,
+                final_div_factor=100.0,
+                anneal_strategy="cos",
+            )
+            self.net_ = self._fit_net(
+                ReconstructionNet,
+                network,
+                data,
+                None,
+                groups,
+                seed,
+                criterion=SpatioTemporalLoss,
+                optimizer=torch.optim.AdamW,
+                optimizer_params={"weight_decay": self.weight_decay},
+                callbacks=[("one_cycle", schedule)],
+                criterion__alpha=self.alpha,
+                criterion__beta=self.beta,
+                criterion__fft_norm=self.fft_norm,
+            )
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Encoder features: nine statistics over time of each feature channel.
+
+        Works on any window length of at least ``2 ** len(widths)`` time points.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
+
+        Returns
+        -------
+        ndarray of float32, shape (n_samples, 9 * widths[-1])
+            Statistic-major (see :meth:`get_feature_names_out`).
+        """
+        data, _ = self._scale(self._check_X(X, reset=False).X)
+        module = self.net_.module_.eval()
+        layer = "pool" if self.features == "light" else "bottleneck"
+        return self._map_batches(
+            lambda x: summary_statistics(module.forward_features(x, layer)), data, self.net_.device
+        )
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """The network's reconstruction of ``X``, in the units of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
+
+        Returns
+        -------
+        ndarray of float32, shape (n_samples, n_chans, n_times)
+        """
+        data, factor = self._scale(self._check_X(X, reset=False).X)
+        module = self.net_.module_.eval()
+        return self._map_batches(module, data, self.net_.device) * factor
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Negative reconstruction loss (higher is better), in network units.
+
+        Lets a pretrainer alone be tuned with GridSearchCV.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
+        y : ignored
+
+        Returns
+        -------
+        float
+        """
+        data, _ = self._scale(self._check_X(X, reset=False).X)
+        module = self.net_.module_.eval()
+        criterion = SpatioTemporalLoss(self.alpha, self.beta, self.fft_norm)  # type: ignore[arg-type]
+        losses = self._map_batches(
+            lambda x: criterion(module(x), x).reshape(1) * len(x), data, self.net_.device
+        )
+        return -float(losses.sum() / len(data))
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the ``transform`` outputs: ``"{statistic}_{channel}"``, statistic-major.
+
+        Returns
+        -------
+        ndarray of str
+        """
+        check_is_fitted(self)
+        prefix = "pool" if self.features == "light" else "bottleneck"
+        n_channels = self._widths()[-1]
+        return np.asarray(
+            [f"{prefix}_{stat}_{c}" for stat in STATISTICS for c in range(n_channels)],
+            dtype=object,
+        )
+
+    # persistence hooks used by save_pretrained / from_pretrained
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return dict(self.net_.module_.state_dict())
+
+    def _restore(self, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+        network = self._build_network(self.n_chans_)
+        network.load_state_dict(tensors)
+        self.device_ = self._resolve_device()
+        self.net_ = restore_net(ReconstructionNet, network, self.device_)
