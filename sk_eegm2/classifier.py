@@ -190,7 +190,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
             raise ValueError(
-                f"y has 1 class ({self.classes_[0]!r}); a classifier needs at least 2 classes."
+                f"y has 1 class ({self.classes_[0]}); a classifier needs at least 2 classes."
             )
         labels = encoder.transform(y).astype(np.int64)
         if pretrainer is None:

@@ -6,6 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tests use tiny networks, for which threads only add synchronisation; on a busy machine
+# OpenMP's spinning threads can make them 40 times slower.
+torch.set_num_threads(1)
 
 # The real recordings sit beside the repository (``../shared/data``), never inside it.
 SHARED_DATA = Path(

@@ -167,7 +167,7 @@ def load_eegbci(
                 index=range(len(epochs)),
             )
             trials.append(epochs)
-        return _epochs_to_xyg(mne.concatenate_epochs(trials), return_epochs)
+        return _epochs_to_xyg(trials, return_epochs)
 
 
 def _check_runs(runs: int | Iterable[int]) -> tuple[list[int], dict[str, int]]:

@@ -133,7 +133,7 @@ def load_eegmat(
                 index=range(len(epochs)),
             )
             windows.append(epochs)
-        return _epochs_to_xyg(mne.concatenate_epochs(windows), return_epochs)
+        return _epochs_to_xyg(windows, return_epochs)
 
 
 def _check_subjects(subjects: int | Iterable[int] | None) -> list[int]:

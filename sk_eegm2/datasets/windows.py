@@ -125,12 +125,17 @@ def _standard_1020() -> str:
 
 
 def _epochs_to_xyg(
-    epochs: mne.BaseEpochs, return_epochs: bool
+    parts: list[mne.BaseEpochs], return_epochs: bool
 ) -> tuple[mne.BaseEpochs | np.ndarray, np.ndarray, np.ndarray]:
-    """Split labelled epochs into the ``(X, y, groups)`` triple the loaders return.
+    """Concatenate labelled epochs into the ``(X, y, groups)`` triple the loaders return.
 
-    ``epochs.metadata`` must have integer columns ``label`` and ``subject``.
+    Each part's ``metadata`` must have integer columns ``label`` and ``subject``.
     """
+    for part in parts:
+        # MNE cannot concatenate the annotations of epochs (and warns); the windows are cut
+        # already, so the recordings' annotations have done their work.
+        part.set_annotations(None)
+    epochs = mne.concatenate_epochs(parts)
     y = epochs.metadata["label"].to_numpy(dtype=np.int64)
     groups = epochs.metadata["subject"].to_numpy(dtype=np.int64)
     if return_epochs:
