@@ -20,4 +20,4 @@ test: install lint
 	$(PYTHON) -m pytest
 
 benchmark: install
-	$(PYTHON) -m sk_eegm2 benchmark eegmat
+	$(PYTHON) -m sk_eegm2 benchmark eegmat --data ../shared/data/eegmat --out benchmarks/results

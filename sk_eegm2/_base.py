@@ -28,6 +28,7 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
 from . import __version__
+from .callbacks import StopOnNonFiniteLoss, TrainingCheckpoint
 from .nn import EEGM2
 from .validation import EEGData, check_eeg
 
@@ -187,14 +188,26 @@ class EEGM2Estimator(BaseEstimator):
         callbacks: list[tuple[str, Callback]],
         **net_params: Any,
     ) -> NeuralNet:
-        """Train ``module`` with skorch: early stopping on a held-out split, clipping, logging."""
+        """Train ``module`` with skorch: early stopping on a held-out split, clipping, logging.
+
+        A non-finite loss or Ctrl-C stops training and keeps the last good weights in
+        ``net_``; with ``checkpoint_dir`` every epoch is saved and ``resume`` continues.
+        """
         train, valid = self._validation_indices(len(X), y, groups, seed)
         y_train = None if y is None else y[train]
-        callbacks = [*callbacks, ("clip", GradientNormClipping(1.0))]
+        callbacks = [
+            *callbacks,
+            ("clip", GradientNormClipping(1.0)),
+            ("finite_loss", StopOnNonFiniteLoss()),
+        ]
         if valid is not None:
             valid_ds = Dataset(X[valid], None if y is None else y[valid])
             patience = self.patience if self.patience else self.max_epochs
             callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True)))
+        checkpoint = None
+        if self.checkpoint_dir is not None:  # last: it saves the state of those before it
+            checkpoint = TrainingCheckpoint(self.checkpoint_dir, resume=self.resume)
+            callbacks.append(("checkpoint", checkpoint))
         self.device_ = self._resolve_device()
         net = net_class(
             module,
@@ -211,8 +224,18 @@ class EEGM2Estimator(BaseEstimator):
             **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
             **net_params,
         )
-        net.fit(X[train], y_train)
-        self.history_ = net.history
+        done = checkpoint.completed_epochs() if checkpoint is not None else 0
+        try:
+            # skorch stops cleanly on Ctrl-C (KeyboardInterrupt) and keeps the net usable.
+            if done:
+                net.initialize()
+                net.partial_fit(X[train], y_train, epochs=max(self.max_epochs - done, 0))
+            else:
+                net.fit(X[train], y_train)
+        finally:  # also on a non-finite loss: the net holds the last good weights
+            self.history_ = net.history
+            self.net_ = net
+        return net
         return net
 
     def _steps_per_epoch(self, n: int, y: Any, groups: Any, seed: int) -> int:
@@ -221,12 +244,18 @@ class EEGM2Estimator(BaseEstimator):
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()
-    def _map_batches(self, fn: Any, X: np.ndarray, device: Any) -> np.ndarray:
-        """Apply ``fn`` to batches of ``X`` (numpy) on ``device``; memory bounded by the batch."""
+    def _map_batches(
+        self, fn: Any, X: np.ndarray, device: Any, rescale: bool = False
+    ) -> np.ndarray:
+        """``fn`` on scaled batches of ``X``: memory is bounded by the batch, not by ``X``.
+
+        With ``rescale``, outputs are brought back to the units of ``X``.
+        """
         outputs = []
         for start in range(0, len(X), self.batch_size):
-            batch = torch.from_numpy(X[start : start + self.batch_size]).to(device)
-            outputs.append(fn(batch).float().cpu().numpy())
+            batch, factor = self._scale(X[start : start + self.batch_size])
+            out = fn(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+            outputs.append(out * factor if rescale else out)
         return np.concatenate(outputs)
 
     # ----------------------------------------------------------- persistence
@@ -323,11 +352,19 @@ class EEGM2Estimator(BaseEstimator):
         estimator._restore(fitted, tensors)
         return estimator
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if getattr(self, "encoder_", None) is not None:  # pickles must load without a GPU
+            state = {**state, "encoder_": copy.deepcopy(self.encoder_).cpu()}
+        return state
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # skorch maps a network fitted on a GPU to the CPU when no GPU is here: follow it.
         self.__dict__.update(state)
         if "net_" in state:
             self.device_ = str(self.net_.device)
+            if getattr(self, "encoder_", None) is not None:
+                self.encoder_.to(self.device_)
 
 
 def _can_stratify(y: np.ndarray, fraction: float) -> bool:

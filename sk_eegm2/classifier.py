@@ -63,6 +63,12 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         Early stopping on the validation loss (None: never early; the best epoch is kept).
     validation_fraction : float, default=0.1
         Share of windows (of subjects, with ``groups``) held out for early stopping.
+    checkpoint_dir : str or None, default=None
+        If set, a checkpoint (weights, optimizer, schedule, early stopping, history, random
+        state) is written there after every epoch, atomically.
+    resume : bool, default=False
+        With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
+        over (same data and settings). A resumed run ends as the uninterrupted run would.
     device : str, default="auto"
     random_state : int, RandomState or None, default=None
     verbose : int, default=0
@@ -74,7 +80,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
     net_ : skorch.NeuralNetClassifier
         The trained net (fine: the whole network and head; light: the MLP).
     encoder_ : EEGM2 or None
-        Light mode: the frozen network (on the CPU between calls); None in fine mode.
+        Light mode: the frozen network, on the device of ``net_``; None in fine mode.
     architecture_ : dict
         The network settings used (the pretrained network's, or the arguments above).
     history_ : skorch.History
@@ -103,6 +109,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         weight_decay: float = 0.0,
         patience: int | None = 10,
         validation_fraction: float = 0.1,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         device: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -126,6 +134,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         self.weight_decay = weight_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -202,7 +212,6 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
             )
         else:
             self.scale_ = pretrainer.scale_
-        data, _ = self._scale(data)
         seed = self._draw_seed()
         with self._seeded(seed):
             if pretrainer is None:
@@ -214,15 +223,16 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 module: torch.nn.Module = FineTuneNetwork(
                     network, self.n_times_, len(self.classes_), self.hidden
                 )
-                inputs = data
-            else:
-                self.encoder_ = network.cpu().eval().requires_grad_(False)
-                features = self._encode(data)
+                inputs, _ = self._scale(data)
+            else:  # the encoder is frozen: its features are computed once, not every epoch
+                device = self._resolve_device()
+                self.encoder_ = network.eval().requires_grad_(False).to(device)
+                features = self._map_batches(self._light_features, data, device)
                 self.feature_mean_ = features.mean(0)
                 self.feature_scale_ = features.std(0) + 1e-8
                 inputs = (features - self.feature_mean_) / self.feature_scale_
                 module = LightHead(inputs.shape[1], len(self.classes_), dropout=self.dropout)
-            self.net_ = self._fit_net(
+            self._fit_net(
                 NeuralNetClassifier,
                 module,
                 inputs,
@@ -237,24 +247,19 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
             )
         return self
 
-    def _encode(self, data: np.ndarray) -> np.ndarray:
-        """Light features of scaled windows through the frozen encoder."""
+    def _light_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Summary statistics of the frozen encoder's pooled output, (B, 9 * widths[-1])."""
         assert self.encoder_ is not None
-        device = self._resolve_device() if not hasattr(self, "net_") else self.net_.device
-        encoder = self.encoder_.to(device)
-        try:
-            return self._map_batches(
-                lambda x: summary_statistics(encoder.forward_features(x)), data, device
-            )
-        finally:
-            self.encoder_.cpu()  # keep the pickled state device-free
+        return summary_statistics(self.encoder_.forward_features(x))
 
-    def _inputs(self, X: Any) -> np.ndarray:
-        eeg = self._check_X(X, reset=False)
-        data, _ = self._scale(eeg.X)
-        if self.mode == "light":
-            return (self._encode(data) - self.feature_mean_) / self.feature_scale_
-        return data
+    def _logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a scaled batch of windows."""
+        if self.mode == "fine":
+            return self.net_.module_(x)
+        mean, scale = (
+            torch.from_numpy(a).to(x.device) for a in (self.feature_mean_, self.feature_scale_)
+        )
+        return self.net_.module_((self._light_features(x) - mean) / scale)
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``.
@@ -268,9 +273,9 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self)
-        inputs = self._inputs(X)
-        module = self.net_.module_.eval()
-        logits = self._map_batches(module, inputs, self.net_.device)
+        data = self._check_X(X, reset=False).X
+        self.net_.module_.eval()
+        logits = self._map_batches(self._logits, data, self.net_.device)
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:

@@ -73,6 +73,12 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     validation_fraction : float, default=0.1
         Share of windows (of subjects, when ``groups`` is given) held out for validation.
         0 trains on everything and keeps the last epoch.
+    checkpoint_dir : str or None, default=None
+        If set, a checkpoint (weights, optimizer, schedule, early stopping, history, random
+        state) is written there after every epoch, atomically.
+    resume : bool, default=False
+        With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
+        over (same data and settings). A resumed run ends as the uninterrupted run would.
     device : str, default="auto"
         "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
     random_state : int, RandomState or None, default=None
@@ -126,6 +132,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         weight_decay: float = 1e-2,
         patience: int | None = 10,
         validation_fraction: float = 0.1,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
         device: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
@@ -149,6 +157,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         self.weight_decay = weight_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.checkpoint_dir = checkpoint_dir
+        self.resume = resume
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -198,7 +208,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
                 final_div_factor=100.0,
                 anneal_strategy="cos",
             )
-            self.net_ = self._fit_net(
+            self._fit_net(
                 ReconstructionNet,
                 network,
                 data,
@@ -229,7 +239,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         ndarray of float32, shape (n_samples, 9 * widths[-1])
             Statistic-major (see :meth:`get_feature_names_out`).
         """
-        data, _ = self._scale(self._check_X(X, reset=False).X)
+        data = self._check_X(X, reset=False).X
         module = self.net_.module_.eval()
         layer = "pool" if self.features == "light" else "bottleneck"
         return self._map_batches(
@@ -247,9 +257,9 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         -------
         ndarray of float32, shape (n_samples, n_chans, n_times)
         """
-        data, factor = self._scale(self._check_X(X, reset=False).X)
+        data = self._check_X(X, reset=False).X
         module = self.net_.module_.eval()
-        return self._map_batches(module, data, self.net_.device) * factor
+        return self._map_batches(module, data, self.net_.device, rescale=True)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Negative reconstruction loss (higher is better), in network units.
@@ -265,7 +275,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         -------
         float
         """
-        data, _ = self._scale(self._check_X(X, reset=False).X)
+        data = self._check_X(X, reset=False).X
         module = self.net_.module_.eval()
         criterion = SpatioTemporalLoss(self.alpha, self.beta, self.fft_norm)  # type: ignore[arg-type]
         losses = self._map_batches(

@@ -1,0 +1,55 @@
+"""Command line: ``python -m sk_eegm2 benchmark eegmat``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from .benchmark import markdown_table, run_eegmat, save
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line (returns the exit status)."""
+    parser = argparse.ArgumentParser(prog="python -m sk_eegm2", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    bench = commands.add_parser(
+        "benchmark",
+        help="pretrain EEGM2 and evaluate it across subjects beside classical baselines",
+    )
+    bench.add_argument("dataset", choices=["eegmat"])
+    bench.add_argument("--data", help="EEGMAT folder (else $SK_EEGM2_EEGMAT_PATH, else download)")
+    bench.add_argument("--out", default="sk_eegm2_results", help="folder for JSON, Markdown, PNG")
+    bench.add_argument(
+        "--full",
+        action="store_true",
+        help="the paper's full network and recipe (for a GPU; hours on a CPU)",
+    )
+    bench.add_argument("--folds", type=int, default=6, help="GroupKFold folds (by subject)")
+    bench.add_argument("--window", type=float, default=2.0, help="window length in seconds")
+    bench.add_argument("--subjects", type=int, default=None, help="use only the first N subjects")
+    bench.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    config = "full" if args.full else "cpu"
+    if config == "full" and not torch.cuda.is_available():
+        print("warning: --full on a machine without CUDA will take many hours", file=sys.stderr)
+    results = run_eegmat(
+        args.data,
+        config=config,
+        n_folds=args.folds,
+        window_seconds=args.window,
+        subjects=None if args.subjects is None else list(range(args.subjects)),
+        random_state=args.seed,
+        log=lambda line: print(line, flush=True),
+    )
+    paths = save(results, args.out)
+    print()
+    print(markdown_table(results))
+    print("Saved " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

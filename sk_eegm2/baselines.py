@@ -1,0 +1,78 @@
+"""Classical baselines to compare EEGM2 against: log band power, Riemannian tangent space."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.signal import welch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from .validation import check_eeg
+
+#: Canonical EEG bands in Hz: delta, theta, alpha, beta, gamma (up to 45 Hz).
+BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0))
+
+
+class LogBandPower(TransformerMixin, BaseEstimator):
+    """Log power of each channel in frequency bands (Welch's method).
+
+    Parameters
+    ----------
+    sfreq : float or None, default=None
+        Sampling rate in Hz; None takes it from MNE input (required for arrays).
+    bands : tuple of (float, float), default=BANDS
+        Frequency bands in Hz, [low, high).
+
+    Attributes
+    ----------
+    sfreq_ : float
+        The sampling rate used.
+    n_chans_ : int
+    """
+
+    def __init__(self, sfreq: float | None = None, bands: tuple = BANDS) -> None:
+        self.sfreq = sfreq
+        self.bands = bands
+
+    def fit(self, X: Any, y: Any = None) -> LogBandPower:
+        """Record the sampling rate and channel count of ``X``."""
+        eeg = check_eeg(X)
+        sfreq = self.sfreq if self.sfreq is not None else eeg.sfreq
+        if sfreq is None:
+            raise ValueError("LogBandPower needs sfreq= for array input (MNE input carries it).")
+        self.sfreq_ = float(sfreq)
+        self.n_chans_ = eeg.X.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Log band powers, shape (n_samples, n_chans * n_bands), channel-major."""
+        check_is_fitted(self)
+        data = check_eeg(X).X
+        freqs, psd = welch(data, fs=self.sfreq_, nperseg=min(data.shape[-1], int(self.sfreq_)))
+        powers = [psd[..., (freqs >= lo) & (freqs < hi)].mean(-1) for lo, hi in self.bands]
+        return np.log(np.stack(powers, axis=-1) + 1e-12).reshape(len(data), -1)
+
+
+def log_band_power_pipeline(sfreq: float | None = None) -> Pipeline:
+    """Log band power, standardised, into a logistic regression."""
+    return make_pipeline(LogBandPower(sfreq), StandardScaler(), LogisticRegression(max_iter=1000))
+
+
+def tangent_space_pipeline() -> Pipeline | None:
+    """Covariances mapped to the Riemannian tangent space, into a logistic regression.
+
+    Returns None when pyRiemann is not installed.
+    """
+    try:
+        from pyriemann.estimation import Covariances
+        from pyriemann.tangentspace import TangentSpace
+    except ImportError:
+        return None
+    return make_pipeline(
+        Covariances("oas"), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000)
+    )

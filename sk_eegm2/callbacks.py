@@ -1,0 +1,129 @@
+"""skorch callbacks that make long pretraining safe: resumable checkpoints, non-finite losses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
+from skorch.history import History
+
+CHECKPOINT_FILE = "checkpoint.pt"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop at the first NaN or infinite training loss and put back the last good weights.
+
+    The weights at the start of each epoch are kept; a non-finite loss restores them (so
+    nothing downstream, such as a checkpoint, ever sees NaN weights) and raises
+    :class:`NonFiniteLossError` naming the epoch, the batch and the likely causes.
+    """
+
+    def on_epoch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
+        self.good_weights_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
+        self.batch_ = 0
+
+    def on_batch_end(
+        self, net: NeuralNet, batch: Any = None, training: bool = False, **kwargs: Any
+    ) -> None:
+        if not training:
+            return
+        self.batch_ += 1
+        loss = kwargs.get("loss")
+        if loss is not None and not torch.isfinite(loss).all():
+            net.module_.load_state_dict(self.good_weights_)
+            epoch = len(net.history)
+            raise NonFiniteLossError(
+                f"The training loss became {loss.item()} in epoch {epoch}, batch {self.batch_}. "
+                f"The weights from the start of epoch {epoch} were restored. Likely causes: a "
+                f"learning rate too high (lr={net.lr}), input far from unit scale (microvolts "
+                "without scaling: use scaling='window' or 'global'), or corrupt windows "
+                "(flat or saturated channels)."
+            )
+
+
+class TrainingCheckpoint(Callback):
+    """After each epoch, write all that resuming needs; with ``resume``, start from it.
+
+    The file holds the network, the optimizer, the learning-rate schedule, early stopping's
+    state, the history and the random number generator, so a resumed run continues exactly
+    where the last complete epoch ended. It is written to a temporary file and renamed,
+    so a kill mid-write leaves the previous checkpoint intact. Place it after the
+    :class:`~skorch.callbacks.LRScheduler` and :class:`~skorch.callbacks.EarlyStopping`
+    callbacks, whose state it restores.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Where ``checkpoint.pt`` lives.
+    resume : bool
+        Restore the checkpoint (if there is one) when training begins.
+    """
+
+    def __init__(self, directory: str | Path, resume: bool = False) -> None:
+        self.directory = directory
+        self.resume = resume
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory) / CHECKPOINT_FILE
+
+    def completed_epochs(self) -> int:
+        """Epochs in the checkpoint that ``resume`` would continue from (0 if none)."""
+        if not (self.resume and self.path.exists()):
+            return 0
+        return len(self._load()["history"])
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            return torch.load(self.path, weights_only=True)
+        except Exception as error:  # a partial file cannot exist: writes are atomic
+            raise ValueError(f"Cannot read the checkpoint {self.path}: {error}") from error
+
+    def on_train_begin(self, net: NeuralNet, **kwargs: Any) -> None:
+        if not (self.resume and self.path.exists()):
+            return
+        state = self._load()
+        net.module_.load_state_dict(state["module"])
+        net.optimizer_.load_state_dict(state["optimizer"])
+        net.history = History(state["history"])
+        for _, callback in net.callbacks_:
+            if isinstance(callback, LRScheduler) and "scheduler" in state:
+                callback.lr_scheduler_.load_state_dict(state["scheduler"])
+                callback.batch_idx_ = state["scheduler_batch_idx"]
+            elif isinstance(callback, EarlyStopping) and "early_stopping" in state:
+                for name, value in state["early_stopping"].items():
+                    setattr(callback, name, value)
+        torch.set_rng_state(state["rng"])
+
+    def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
+        state: dict[str, Any] = {
+            "module": net.module_.state_dict(),
+            "optimizer": net.optimizer_.state_dict(),
+            "history": net.history.to_list(),
+            "rng": torch.get_rng_state(),
+        }
+        for _, callback in net.callbacks_:
+            if isinstance(callback, LRScheduler):
+                state["scheduler"] = callback.lr_scheduler_.state_dict()
+                state["scheduler_batch_idx"] = callback.batch_idx_
+            elif isinstance(callback, EarlyStopping):
+                state["early_stopping"] = {
+                    name: getattr(callback, name)
+                    for name in ("misses_", "dynamic_threshold_", "best_epoch_")
+                }
+                state["early_stopping"]["best_model_weights_"] = callback.best_model_weights_
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_suffix(".partial")
+        with open(partial, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, self.path)  # atomic: readers see the old or the new file
