@@ -6,12 +6,24 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 
 CHECKPOINT_FILE = "checkpoint.pt"
+
+
+def _plain(value: Any) -> Any:
+    """Numpy scalars as Python numbers, so the checkpoint loads with ``weights_only=True``."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -107,7 +119,7 @@ class TrainingCheckpoint(Callback):
         state: dict[str, Any] = {
             "module": net.module_.state_dict(),
             "optimizer": net.optimizer_.state_dict(),
-            "history": net.history.to_list(),
+            "history": _plain(net.history.to_list()),
             "rng": torch.get_rng_state(),
         }
         for _, callback in net.callbacks_:
@@ -116,7 +128,7 @@ class TrainingCheckpoint(Callback):
                 state["scheduler_batch_idx"] = callback.batch_idx_
             elif isinstance(callback, EarlyStopping):
                 state["early_stopping"] = {
-                    name: getattr(callback, name)
+                    name: _plain(getattr(callback, name))
                     for name in ("misses_", "dynamic_threshold_", "best_epoch_")
                 }
                 state["early_stopping"]["best_model_weights_"] = callback.best_model_weights_

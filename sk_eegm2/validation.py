@@ -146,8 +146,10 @@ def check_eeg(X: Any) -> EEGData:
     data = np.ascontiguousarray(data, dtype=np.float32)
     if not data.flags.writeable:  # read-only memmaps: torch wants writeable memory
         data = data.copy()
-    finite = np.isfinite(data)
-    if not finite.all():
+    # A float64 sum is finite exactly when every value is (float32 values cannot overflow
+    # it), and, unlike np.isfinite(data), needs no array as large as the input.
+    if not np.isfinite(data.sum(dtype=np.float64)):
+        finite = np.isfinite(data)
         sample, chan, time = np.argwhere(~finite)[0]
         raise ValueError(
             f"Input X contains NaN or infinity ({np.size(finite) - finite.sum()} values; the "

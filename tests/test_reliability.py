@@ -1,0 +1,172 @@
+"""Interrupted training loses nothing; bad losses stop cleanly; inference memory is bounded."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2.callbacks import NonFiniteLossError, TrainingCheckpoint
+from sk_eegm2.pretrainer import ReconstructionNet
+
+TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def data(n=96, n_chans=3, n_times=32):
+    return np.random.default_rng(0).standard_normal((n, n_chans, n_times)).astype(np.float32)
+
+
+def weights(estimator):
+    return {k: v.detach().cpu().clone() for k, v in estimator.net_.module_.state_dict().items()}
+
+
+# A child process pretrains with checkpoints; after writing the checkpoint of epoch 3 it
+# pauses, so the parent can kill it at a known point: mid-training, between two epochs.
+CHILD = """
+import sys, time, numpy as np, torch
+torch.set_num_threads(1)
+from sk_eegm2 import EEGM2Pretrainer
+from sk_eegm2.callbacks import TrainingCheckpoint
+save = TrainingCheckpoint.on_epoch_end
+def save_then_pause(self, net, **kwargs):
+    save(self, net, **kwargs)
+    if len(net.history) == 3:
+        print("checkpointed", flush=True)
+        time.sleep(60)
+TrainingCheckpoint.on_epoch_end = save_then_pause
+X = np.random.default_rng(0).standard_normal((96, 3, 32)).astype(np.float32)
+EEGM2Pretrainer(widths=(4, 8), d_state=4, expand=2, headdim=4, chunk_size=16, max_epochs=6,
+                patience=None, random_state=0, checkpoint_dir=sys.argv[1]).fit(X)
+"""
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
+    settings = {**TINY, "max_epochs": 6, "patience": None, "random_state": 0}
+    child = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(CHILD), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "checkpointed"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert len(checkpoint["history"]) == 3
+
+    resumed = EEGM2Pretrainer(**settings, checkpoint_dir=str(tmp_path), resume=True).fit(data())
+    assert [row["epoch"] for row in resumed.history_] == [1, 2, 3, 4, 5, 6]
+    uninterrupted = EEGM2Pretrainer(**settings).fit(data())
+    for key, value in weights(uninterrupted).items():
+        assert torch.equal(value, weights(resumed)[key]), key
+    np.testing.assert_array_equal(resumed.transform(data()), uninterrupted.transform(data()))
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path):
+    fresh = EEGM2Pretrainer(**TINY, max_epochs=2, random_state=0)
+    resumed = EEGM2Pretrainer(
+        **TINY, max_epochs=2, random_state=0, checkpoint_dir=str(tmp_path), resume=True
+    )
+    a, b = weights(fresh.fit(data())), weights(resumed.fit(data()))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "checkpoint.pt").exists()
+
+
+def test_resume_after_early_stopping_keeps_the_best_epoch(tmp_path):
+    X = data()
+    settings = {**TINY, "max_epochs": 8, "patience": 1, "lr": 5e-2, "random_state": 3}
+    first = EEGM2Pretrainer(**settings, checkpoint_dir=str(tmp_path)).fit(X)
+    again = EEGM2Pretrainer(**settings, checkpoint_dir=str(tmp_path), resume=True).fit(X)
+    for key, value in weights(first).items():
+        assert torch.equal(value, weights(again)[key])
+
+
+def test_a_crash_while_writing_leaves_the_last_checkpoint_intact(tmp_path, monkeypatch):
+    X = data()
+    EEGM2Pretrainer(**TINY, max_epochs=2, random_state=0, checkpoint_dir=str(tmp_path)).fit(X)
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+
+    def crash(obj, handle, *args, **kwargs):
+        handle.write(b"half a checkpoint")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        EEGM2Pretrainer(**TINY, max_epochs=2, checkpoint_dir=str(tmp_path)).fit(X)
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+
+
+def test_ctrl_c_stops_cleanly_and_leaves_a_usable_estimator(monkeypatch):
+    run_epoch = ReconstructionNet.run_single_epoch
+    calls = []
+
+    def interrupt_in_epoch_3(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:  # epochs alternate train and valid passes: epoch 3's training
+            raise KeyboardInterrupt
+        return run_epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReconstructionNet, "run_single_epoch", interrupt_in_epoch_3)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=10, random_state=0).fit(data())
+    assert len(pretrainer.history_[:, "valid_loss"]) == 2  # two complete epochs
+    features = pretrainer.transform(data())
+    assert np.isfinite(features).all()
+
+
+@pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
+def test_non_finite_loss_stops_with_a_clear_error_and_good_weights(estimator, tmp_path):
+    X = data()
+    model = estimator(
+        **TINY, max_epochs=5, lr=1e25, scaling=None, random_state=0, checkpoint_dir=str(tmp_path)
+    )
+    labels = np.arange(len(X)) % 2  # ignored by the pretrainer
+    with pytest.raises(NonFiniteLossError, match=r"epoch \d+, batch \d+.*learning rate"):
+        model.fit(X * 1e3, labels)
+    for value in weights(model).values():
+        assert torch.isfinite(value).all()
+    if (tmp_path / "checkpoint.pt").exists():  # written before the loss broke: finite too
+        saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["module"]
+        assert all(torch.isfinite(v).all() for v in saved.values())
+
+
+def test_checkpoint_callback_reports_completed_epochs(tmp_path):
+    EEGM2Pretrainer(**TINY, max_epochs=3, checkpoint_dir=str(tmp_path)).fit(data())
+    assert TrainingCheckpoint(tmp_path, resume=True).completed_epochs() == 3
+    assert TrainingCheckpoint(tmp_path, resume=False).completed_epochs() == 0
+
+
+MEMORY = """
+import resource, sys, numpy as np, torch
+torch.set_num_threads(1)
+from sk_eegm2 import EEGM2Pretrainer
+rng = np.random.default_rng(0)
+fit = EEGM2Pretrainer(widths=(8, 16), d_state=4, expand=2, headdim=4, chunk_size=16,
+                      max_epochs=1, batch_size=32).fit(rng.standard_normal((64, 19, 128)))
+X = rng.standard_normal((20_000, 19, 128), dtype=np.float32)  # 186 MB
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+features = fit.transform(X)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) / 1024, X.nbytes / 2**20, features.shape[0])
+"""
+
+
+def test_transforming_20000_windows_keeps_memory_bounded_by_the_batch():
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY], check=True, capture_output=True, text=True, env=ENV
+    ).stdout.split()
+    growth_mb, input_mb, n = float(out[0]), float(out[1]), int(out[2])
+    assert n == 20_000
+    # A batch of 32 windows needs a few MB of activations; converting or scaling the whole
+    # input at once would add another 186 MB, and running it as one batch many GB.
+    assert growth_mb < 0.3 * input_mb, (growth_mb, input_mb)
