@@ -20,6 +20,7 @@ from skorch import NeuralNetClassifier
 from ._base import EEGM2Estimator, restore_net
 from .nn import FineTuneNetwork, LightHead, summary_statistics
 from .pretrainer import EEGM2Pretrainer
+from .validation import check_eeg
 
 logger = logging.getLogger(__name__)
 MODES = ("fine", "light")
@@ -195,8 +196,11 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 "EEGM2Classifier requires y to be passed, but the target y is None; use "
                 "EEGM2Pretrainer for training without labels."
             )
+        eeg = check_eeg(X)  # bad windows are reported before anything about the labels
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        if len(y) != len(eeg.X):
+            raise ValueError(f"X has {len(eeg.X)} windows but y has {len(y)} labels.")
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
@@ -204,12 +208,10 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 f"y has 1 class ({self.classes_[0]}); a classifier needs at least 2 classes."
             )
         labels = encoder.transform(y).astype(np.int64)
-        pretrainer = self._resolve_pretrainer(X, groups)
+        pretrainer = self._resolve_pretrainer(eeg, groups)
         source = pretrainer if pretrainer is not None else self
         self.architecture_ = {name: getattr(source, name) for name in self._ARCHITECTURE}
-        data = self._check_X(X, reset=True).X
-        if len(labels) != len(data):
-            raise ValueError(f"X has {len(data)} windows but y has {len(labels)} labels.")
+        data = self._check_X(eeg, reset=True).X
         if pretrainer is None:
             self._fit_scaling(data)
         elif pretrainer.n_chans_ != self.n_chans_:

@@ -101,7 +101,7 @@ def check_eeg(X: Any) -> EEGData:
 
     Parameters
     ----------
-    X : array-like, torch.Tensor, mne.Epochs or list of mne.Epochs
+    X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs or EEGData
         Windows of shape (n_samples, n_chans, n_times), or (n_samples, n_times) for one
         channel. MNE Epochs are read in microvolts, EEG channels only.
 
@@ -118,6 +118,8 @@ def check_eeg(X: Any) -> EEGData:
     ValueError
         Ragged, complex, empty, non-finite input, or the wrong number of dimensions.
     """
+    if isinstance(X, EEGData):  # already checked
+        return X
     if isinstance(X, mne.BaseEpochs):
         eeg = _epochs_data([X])
     elif (
