@@ -245,11 +245,12 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
             self._check_stream(stream)
             self._fit_scaling(stream)
             train, valid = self._split_stream(stream, groups, seed)
-        loaders: dict[str, Any] = {}
-        if self.num_workers:  # kept across epochs: starting workers costs seconds
-            for loader in ("iterator_train", "iterator_valid"):
-                loaders[f"{loader}__num_workers"] = self.num_workers
-                loaders[f"{loader}__persistent_workers"] = True
+        # Workers start anew each epoch: persistent ones would draw less from the random
+        # state than a loader without workers, and results would depend on num_workers.
+        loaders = {
+            f"{loader}__num_workers": self.num_workers
+            for loader in ("iterator_train", "iterator_valid")
+        }
         with self._seeded(seed):
             network = self._build_network(self.n_chans_)
             steps = self.max_epochs * -(-len(train[0]) // self.batch_size)
