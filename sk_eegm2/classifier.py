@@ -190,12 +190,6 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
             )
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        pretrainer = self._resolve_pretrainer(X, groups)
-        source = pretrainer if pretrainer is not None else self
-        self.architecture_ = {name: getattr(source, name) for name in self.ARCHITECTURE}
-        data = self._check_X(X, reset=True).X
-        if len(y) != len(data):
-            raise ValueError(f"X has {len(data)} windows but y has {len(y)} labels.")
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
@@ -203,6 +197,12 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 f"y has 1 class ({self.classes_[0]}); a classifier needs at least 2 classes."
             )
         labels = encoder.transform(y).astype(np.int64)
+        pretrainer = self._resolve_pretrainer(X, groups)
+        source = pretrainer if pretrainer is not None else self
+        self.architecture_ = {name: getattr(source, name) for name in self.ARCHITECTURE}
+        data = self._check_X(X, reset=True).X
+        if len(labels) != len(data):
+            raise ValueError(f"X has {len(data)} windows but y has {len(labels)} labels.")
         if pretrainer is None:
             self._fit_scaling(data)
         elif pretrainer.n_chans_ != self.n_chans_:

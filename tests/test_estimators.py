@@ -210,6 +210,18 @@ def test_score_is_negative_loss_and_improves_with_training():
     assert len(longer.history_) >= 1 and "valid_loss" in longer.history_[-1]
 
 
+def test_outputs_do_not_depend_on_the_batch_size_beyond_float32_rounding():
+    X, y = toy_data(n=40)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(X)
+    clf = EEGM2Classifier(**TINY, max_epochs=1, random_state=0).fit(X, y)
+    reference = pretrainer.transform(X), clf.predict_proba(X)
+    for batch_size in (1, 7, 64):
+        pretrainer.set_params(batch_size=batch_size)
+        clf.set_params(batch_size=batch_size)
+        np.testing.assert_allclose(pretrainer.transform(X), reference[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(clf.predict_proba(X), reference[1], rtol=1e-5, atol=1e-6)
+
+
 def test_device_auto_resolves_to_cpu_here():
     X, _ = toy_data()
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1).fit(X)
