@@ -162,8 +162,6 @@ class EEGM2Estimator(BaseEstimator):
 
     def _scale(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | float]:
         """``X`` in network units, and the factor that brings network output back to X's units."""
-        # "window": each window and channel divided by its 95th percentile of |x|, as EEGM2
-        # on TUAB.
         return scale_windows(X, self._architecture()["scaling"], self.scale_)
 
     # ------------------------------------------------------------- randomness

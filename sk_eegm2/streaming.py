@@ -115,20 +115,21 @@ class RecordingWindows(Dataset):
         lengths = []
         for index, recording in enumerate(self._recordings):
             raw = self._read_header(recording)
+            names = _picked_names(raw, picks)
             if index == 0:
                 self.sfreq = float(raw.info["sfreq"])
-                self.ch_names = _picked_names(raw, picks)
+                self.ch_names = names
             elif raw.info["sfreq"] != self.sfreq:
                 raise ValueError(
-                    f"Recording {_name(recording)} is sampled at {raw.info['sfreq']} Hz, but "
-                    f"{_name(self._recordings[0])} at {self.sfreq} Hz. Resample the corpus to "
-                    "one rate first, once (raw.resample(sfreq).save(...))."
+                    f"Recording {recording!r} is sampled at {raw.info['sfreq']} Hz, but "
+                    f"{self._recordings[0]!r} at {self.sfreq} Hz. Resample the corpus to one "
+                    "rate first, once (raw.resample(sfreq).save(...))."
                 )
-            elif _picked_names(raw, picks) != self.ch_names:
+            elif names != self.ch_names:
                 raise ValueError(
-                    f"Recording {_name(recording)} has the channels "
-                    f"{_picked_names(raw, picks)} where {_name(self._recordings[0])} has "
-                    f"{self.ch_names}; pass picks= a list of channel names present in all."
+                    f"Recording {recording!r} has the channels {names} where "
+                    f"{self._recordings[0]!r} has {self.ch_names}; pass picks= a list of "
+                    "channel names present in all."
                 )
             self._picks.append(np.array([raw.ch_names.index(n) for n in self.ch_names]))
             lengths.append(raw.n_times)
@@ -236,10 +237,6 @@ def _picked_names(raw: mne.io.BaseRaw, picks: str | Sequence[str]) -> list[str]:
             )
         return list(picks)
     return list(raw.copy().pick(picks).ch_names)
-
-
-def _name(recording: str | mne.io.BaseRaw) -> str:
-    return repr(recording)
 
 
 def scale_windows(

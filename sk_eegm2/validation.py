@@ -123,6 +123,12 @@ def check_eeg(X: Any) -> EEGData:
     ValueError
         Ragged, complex, empty, non-finite input, or the wrong number of dimensions.
     """
+    if _input_kind(X) == "recordings":
+        raise TypeError(
+            "Recordings (file paths, mne Raw objects) are read window by window by "
+            "EEGM2Pretrainer.fit only; here pass windows, e.g. "
+            "sk_eegm2.datasets.make_windows(raw, window_seconds)."
+        )
     if isinstance(X, mne.BaseEpochs):
         eeg = _epochs_data([X])
     elif (
@@ -186,10 +192,20 @@ def as_window_dataset(X: Any, window_seconds: float) -> Dataset | None:
     -------
     Dataset or None
     """
-    if isinstance(X, Dataset):
+    kind = _input_kind(X)
+    if kind == "dataset":
         return X
+    if kind == "recordings":
+        return RecordingWindows(X, window_seconds)
+    return None
+
+
+def _input_kind(X: Any) -> str | None:
+    """What ``X`` is: "dataset" (a PyTorch Dataset), "recordings", or None (windows)."""
+    if isinstance(X, Dataset):
+        return "dataset"
     if _is_recording(X) or (
         isinstance(X, (list, tuple)) and len(X) > 0 and all(_is_recording(r) for r in X)
     ):
-        return RecordingWindows(X, window_seconds)
+        return "recordings"
     return None

@@ -178,6 +178,9 @@ def test_a_bad_window_or_dataset_gets_a_clear_error():
         EEGM2Pretrainer(**TINY).fit(Windows(X[:, 0]))
     with pytest.raises(ValueError, match="at least 4 time points"):
         EEGM2Pretrainer(**TINY).fit(Windows(X[..., :3]))
+    fitted = EEGM2Pretrainer(**TINY, max_epochs=1).fit(np.nan_to_num(X))
+    with pytest.raises(TypeError, match=r"EEGM2Pretrainer\.fit only"):
+        fitted.transform(["recording.edf"])
 
 
 def test_long_windows_of_30_seconds(tmp_path):
