@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SRC := sk_eegm2 tests benchmarks examples
 
-.PHONY: install lint test benchmark docs
+.PHONY: install lint test benchmark docs docs-noplot
 
 # Install the CPU build of PyTorch first where no torch is present, so that nothing pulls
 # several GB of CUDA packages; then the package with its test tools.
@@ -21,3 +21,13 @@ test: install lint
 
 benchmark: install
 	$(PYTHON) -m sk_eegm2 benchmark eegmat --data ../shared/data/eegmat --out benchmarks/results
+
+# The documentation; `docs` also runs the example gallery on the real data (a few minutes).
+docs: install
+	$(PYTHON) -m pip install -q -e ".[docs]"
+	SK_EEGM2_EEGMAT_PATH=$${SK_EEGM2_EEGMAT_PATH:-../shared/data/eegmat} OMP_NUM_THREADS=1 \
+		$(PYTHON) -m sphinx -W -b html docs docs/_build/html
+
+docs-noplot: install
+	$(PYTHON) -m pip install -q -e ".[docs]"
+	$(PYTHON) -m sphinx -W -D plot_gallery=0 -b html docs docs/_build/html

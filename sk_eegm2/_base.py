@@ -52,7 +52,7 @@ class EEGM2Estimator(BaseEstimator):
     """Base class: architecture, data checks and the skorch training loop. Not for direct use."""
 
     #: Constructor arguments that define the network and what it expects as input.
-    ARCHITECTURE = (
+    _ARCHITECTURE = (
         "widths", "d_state", "d_conv", "expand", "headdim", "chunk_size", "bidirectional",
         "backend", "scaling",
     )  # fmt: skip
@@ -76,6 +76,12 @@ class EEGM2Estimator(BaseEstimator):
                     f"X has {n_chans} channels, but {type(self).__name__} was fitted on "
                     f"{self.n_chans_}. Pass the same channels, in the same order."
                 )
+            if eeg.ch_names is not None and self.ch_names_ is not None:
+                if eeg.ch_names != self.ch_names_:
+                    raise ValueError(
+                        f"X has channels {eeg.ch_names}, but {type(self).__name__} was fitted "
+                        f"on {self.ch_names_}; reorder them with epochs.reorder_channels(...)."
+                    )
             if eeg.sfreq is not None and self.sfreq_ is not None and eeg.sfreq != self.sfreq_:
                 raise ValueError(
                     f"X is sampled at {eeg.sfreq} Hz, but {type(self).__name__} was fitted at "
@@ -137,7 +143,7 @@ class EEGM2Estimator(BaseEstimator):
 
     def _architecture(self) -> dict[str, Any]:
         """The network's settings (a classifier takes them from its pretrained network)."""
-        return {name: getattr(self, name) for name in self.ARCHITECTURE}
+        return {name: getattr(self, name) for name in self._ARCHITECTURE}
 
     def _widths(self) -> tuple[int, ...]:
         return tuple(self._architecture()["widths"])
@@ -343,6 +349,12 @@ class EEGM2Estimator(BaseEstimator):
             else:
                 net.fit(X_train, y_train)
         finally:  # also on a non-finite loss: the net holds the last good weights
+            # Drop what training alone needed: copies of weights, and the held-out windows
+            # (pickles of fitted estimators must not carry training EEG).
+            net.train_split = None
+            for _, callback in net.callbacks_:
+                if isinstance(callback, EarlyStopping):
+                    callback.best_model_weights_ = None
             self.history_ = net.history
             if accelerator is not None:
                 # A plain net, which pickles and runs inference like one trained alone.

@@ -58,12 +58,18 @@ class LogBandPower(TransformerMixin, BaseEstimator):
         return np.log(np.stack(powers, axis=-1) + 1e-12).reshape(len(data), -1)
 
 
-def log_band_power_pipeline(sfreq: float | None = None) -> Pipeline:
-    """Log band power, standardised, into a logistic regression."""
-    return make_pipeline(LogBandPower(sfreq), StandardScaler(), LogisticRegression(max_iter=1000))
+def log_band_power_pipeline(
+    sfreq: float | None = None, class_weight: str | dict | None = None
+) -> Pipeline:
+    """Log band power, standardised, into a logistic regression (``class_weight`` for it)."""
+    return make_pipeline(
+        LogBandPower(sfreq),
+        StandardScaler(),
+        LogisticRegression(max_iter=1000, class_weight=class_weight),
+    )
 
 
-def tangent_space_pipeline() -> Pipeline | None:
+def tangent_space_pipeline(class_weight: str | dict | None = None) -> Pipeline | None:
     """Covariances mapped to the Riemannian tangent space, into a logistic regression.
 
     Returns None when pyRiemann is not installed.
@@ -74,5 +80,7 @@ def tangent_space_pipeline() -> Pipeline | None:
     except ImportError:
         return None
     return make_pipeline(
-        Covariances("oas"), TangentSpace(metric="riemann"), LogisticRegression(max_iter=1000)
+        Covariances("oas"),
+        TangentSpace(metric="riemann"),
+        LogisticRegression(max_iter=1000, class_weight=class_weight),
     )

@@ -44,6 +44,9 @@ class StopOnNonFiniteLoss(Callback):
         self.good_weights_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
         self.batch_ = 0
 
+    def on_train_end(self, net: NeuralNet, **kwargs: Any) -> None:
+        self.good_weights_ = {}  # no copy of the weights in pickles of the fitted net
+
     def on_batch_end(
         self, net: NeuralNet, batch: Any = None, training: bool = False, **kwargs: Any
     ) -> None:

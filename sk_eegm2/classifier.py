@@ -12,6 +12,7 @@ import torch
 from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
@@ -54,6 +55,10 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         Hidden width of the fine-mode head.
     dropout : float, default=0.5
         Dropout of the light-mode MLP.
+    class_weight : "balanced", dict or None, default=None
+        Weights of the classes in the cross-entropy, as in scikit-learn: "balanced" weighs
+        each class inversely to its frequency, so an imbalanced training set (e.g. rest three
+        times as long as the task) does not collapse predictions onto the majority class.
     max_epochs : int, default=30
     batch_size : int, default=64
     lr : float, default=1e-4
@@ -103,6 +108,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         scaling: str | None = "window",
         hidden: int = 128,
         dropout: float = 0.5,
+        class_weight: str | dict | None = None,
         max_epochs: int = 30,
         batch_size: int = 64,
         lr: float = 1e-4,
@@ -128,6 +134,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         self.scaling = scaling
         self.hidden = hidden
         self.dropout = dropout
+        self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -199,7 +206,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         labels = encoder.transform(y).astype(np.int64)
         pretrainer = self._resolve_pretrainer(X, groups)
         source = pretrainer if pretrainer is not None else self
-        self.architecture_ = {name: getattr(source, name) for name in self.ARCHITECTURE}
+        self.architecture_ = {name: getattr(source, name) for name in self._ARCHITECTURE}
         data = self._check_X(X, reset=True).X
         if len(labels) != len(data):
             raise ValueError(f"X has {len(data)} windows but y has {len(labels)} labels.")
@@ -239,12 +246,23 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 train,
                 valid,
                 criterion=torch.nn.CrossEntropyLoss,
+                criterion__weight=self._class_weights(labels),
                 optimizer=torch.optim.Adam,
                 optimizer_params={"weight_decay": self.weight_decay},
                 callbacks=[],
                 classes=np.arange(len(self.classes_)),
             )
         return self
+
+    def _class_weights(self, labels: np.ndarray) -> torch.Tensor | None:
+        if self.class_weight is None:
+            return None
+        weight: str | dict = self.class_weight
+        if isinstance(weight, dict):  # keyed by the original labels
+            weight = {self.classes_.tolist().index(k): v for k, v in weight.items()}
+        classes = np.arange(len(self.classes_))
+        weights = compute_class_weight(weight, classes=classes, y=labels)
+        return torch.tensor(weights, dtype=torch.float32)
 
     def _light_features(self, x: torch.Tensor) -> torch.Tensor:
         """Summary statistics of the frozen encoder's pooled output, (B, 9 * widths[-1])."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -242,6 +243,20 @@ def test_labels_of_any_type_and_multiclass(mode):
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[proba.argmax(1)])
 
 
+@pytest.mark.parametrize("class_weight", ["balanced", {"rare": 3.0, "common": 1.0}])
+def test_class_weight_keeps_the_minority_class_alive(class_weight):
+    X, y = toy_data(n=80)
+    keep = (y == 0) | (np.arange(80) % 8 == 1)  # 40 "common", 10 "rare" windows
+    labels = np.where(y[keep] == 1, "rare", "common")
+    settings = {**TINY, "max_epochs": 1, "random_state": 0, "validation_fraction": 0}
+    weighted = EEGM2Classifier(**settings, class_weight=class_weight).fit(X[keep], labels)
+    criterion = weighted.net_.criterion_
+    # classes_ is sorted: ["common", "rare"]; "balanced" gives n / (n_classes * count).
+    expected = [1.0, 3.0] if isinstance(class_weight, dict) else [50 / 80, 50 / 20]
+    np.testing.assert_allclose(criterion.weight.numpy(), expected, rtol=1e-6)
+    assert EEGM2Classifier(**settings).fit(X[keep], labels).net_.criterion_.weight is None
+
+
 def test_classifier_learns_the_toy_task():
     X, y = toy_data(n=96)
     clf = EEGM2Classifier(**TINY, max_epochs=30, lr=3e-3, random_state=0).fit(X[:64], y[:64])
@@ -322,6 +337,14 @@ def test_random_state_controls_the_result():
     state = torch.random.get_rng_state()
     EEGM2Pretrainer(**TINY, max_epochs=1, random_state=1).fit(X)
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
+
+
+def test_pickles_carry_no_training_windows():
+    X = np.random.default_rng(0).standard_normal((400, 3, 32)).astype(np.float32)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=2, random_state=0).fit(X)
+    assert pretrainer.net_.train_split is None  # the held-out windows are gone
+    blob = pickle.dumps(pretrainer)
+    assert not any(window.tobytes()[:64] in blob for window in X)
 
 
 def test_save_and_load_pretrained_pretrainer(tmp_path):

@@ -110,6 +110,13 @@ def test_too_short_and_wrong_channels(fitted):
         classifier.predict(GOOD[:, :1])
 
 
+def test_channel_names_must_match():
+    epochs = epochs_with(["eeg", "eeg"], n_epochs=6, n_times=32)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1).fit(epochs)
+    with pytest.raises(ValueError, match="reorder"):
+        pretrainer.transform(epochs.copy().reorder_channels(["ch1", "ch0"]))
+
+
 def test_sampling_rate_must_match():
     epochs = epochs_with(["eeg", "eeg"], n_epochs=6, n_times=32)
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1).fit(epochs)

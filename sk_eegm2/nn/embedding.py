@@ -22,9 +22,9 @@ class MultiBranchEmbedding(nn.Module):
     kernel_sizes : tuple of int
         Odd kernel widths, one branch each (attributes ``branch{k}``); EEGM2 uses (1, 3, 7).
 
-    Shapes
-    ------
-    (B, n_chans, T) -> (B, out_channels, T)
+    Notes
+    -----
+    Input (B, n_chans, T), output (B, out_channels, T).
     """
 
     def __init__(
