@@ -244,8 +244,8 @@ def write_corpus(folder, n_files, seconds):
 )
 def test_pretraining_on_a_corpus_four_times_the_memory_budget(tmp_path):
     budget_mb = 200
-    small = write_corpus(tmp_path / "small", 2, 195)  # 98 MB
-    large = write_corpus(tmp_path / "large", 16, 195)  # 780 MB
+    small = write_corpus(tmp_path / "small", 2, 195)  # 98 MiB
+    large = write_corpus(tmp_path / "large", 16, 195)  # 780 MiB
     corpus_mb = sum(os.path.getsize(p) for p in large) / 2**20
     assert corpus_mb > 3.8 * budget_mb
 
