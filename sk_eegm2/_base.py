@@ -26,15 +26,26 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
+from torch.utils.data import Subset
 
 from . import __version__
 from .callbacks import StopOnNonFiniteLoss, TrainingCheckpoint
+from .distributed import broadcast_seed, unwrap
 from .nn import EEGM2
+from .streaming import (
+    RecordingWindows,
+    ShuffleSampler,
+    TrainingWindows,
+    scale_windows,
+    window_array,
+)
 from .validation import EEGData, check_eeg
 
 SCALINGS = ("window", "global", None)
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: Windows read to estimate "global" scaling on data streamed from disk.
+SCALING_SAMPLE = 1000
 
 
 class EEGM2Estimator(BaseEstimator):
@@ -57,11 +68,7 @@ class EEGM2Estimator(BaseEstimator):
         eeg = check_eeg(X)
         _, n_chans, n_times = eeg.X.shape
         if reset:
-            self.n_chans_ = n_chans
-            self.n_times_ = n_times
-            self.n_features_in_ = n_chans * n_times
-            self.sfreq_ = eeg.sfreq
-            self.ch_names_ = eeg.ch_names
+            self._record_input(n_chans, n_times, eeg.sfreq, eeg.ch_names)
         else:
             check_is_fitted(self)
             if n_chans != self.n_chans_:
@@ -86,14 +93,49 @@ class EEGM2Estimator(BaseEstimator):
                     f"expecting {self.n_features_in_} features as input: windows of {n_times} "
                     f"time points, but fit saw {self.n_times_}. Cut windows of that length."
                 )
+        self._check_length(n_times, f"X has {n_times} (n_features = {n_times} for 2D input)")
+        return eeg
+
+    def _check_stream(self, windows: torch.utils.data.Dataset) -> None:
+        """Record the shape of a dataset's windows (from its first) at fit."""
+        try:
+            n = len(windows)  # type: ignore[arg-type]
+        except TypeError:
+            raise TypeError(
+                f"The dataset {type(windows).__name__} has no length; pass a map-style "
+                "torch.utils.data.Dataset (with __len__ and __getitem__)."
+            ) from None
+        if n == 0:
+            raise ValueError("The dataset holds no window.")
+        first = window_array(windows[0])
+        if first.ndim != 2:
+            raise ValueError(
+                f"The dataset's windows have shape {first.shape}; they must be "
+                "(n_chans, n_times) arrays or tensors, or tuples starting with one."
+            )
+        n_chans, n_times = first.shape
+        sfreq = getattr(windows, "sfreq", None)
+        ch_names = getattr(windows, "ch_names", None)
+        self._record_input(n_chans, n_times, sfreq, None if ch_names is None else list(ch_names))
+        self._check_length(n_times, f"the dataset's windows have {n_times}")
+
+    def _record_input(
+        self, n_chans: int, n_times: int, sfreq: float | None, ch_names: list[str] | None
+    ) -> None:
+        self.n_chans_ = n_chans
+        self.n_times_ = n_times
+        self.n_features_in_ = n_chans * n_times
+        self.sfreq_ = sfreq
+        self.ch_names_ = ch_names
+
+    def _check_length(self, n_times: int, what: str) -> None:
         min_times = 2 ** len(self._widths())
         if n_times < min_times:
             raise ValueError(
                 f"EEGM2 needs at least {min_times} time points per window (2**{len(self._widths())}"
-                f" for {len(self._widths())} pooling levels); X has {n_times} (n_features = "
-                f"{n_times} for 2D input). Use longer windows, or fewer levels in widths."
+                f" for {len(self._widths())} pooling levels); {what}. Use longer windows, or "
+                "fewer levels in widths."
             )
-        return eeg
 
     def _takes_any_length(self) -> bool:
         """Whether windows after fit may differ in length from those seen in fit."""
@@ -107,25 +149,32 @@ class EEGM2Estimator(BaseEstimator):
         return tuple(self._architecture()["widths"])
 
     # ---------------------------------------------------------------- scaling
-    def _fit_scaling(self, X: np.ndarray) -> None:
+    def _fit_scaling(self, X: np.ndarray | torch.utils.data.Dataset) -> None:
         scaling = self._architecture()["scaling"]
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {SCALINGS}, got {scaling!r}.")
+        if scaling != "global":
+            self.scale_ = 1.0
+            return
+        if not isinstance(X, np.ndarray):
+            # A corpus on disk is not read whole for one number: windows spread evenly over
+            # it (across recordings, in proportion to their length) estimate it.
+            n = len(X)  # type: ignore[arg-type]
+            picked = np.unique(np.linspace(0, n - 1, min(n, SCALING_SAMPLE)).astype(np.int64))
+            X = np.stack([window_array(X[int(i)]) for i in picked])
         # "global": one amplitude for the whole training set keeps differences in power
         # between windows, which per-window scaling removes.
-        self.scale_ = float(np.percentile(np.abs(X), 95)) + 1e-8 if scaling == "global" else 1.0
+        self.scale_ = float(np.percentile(np.abs(X), 95)) + 1e-8
 
     def _scale(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray | float]:
         """``X`` in network units, and the factor that brings network output back to X's units."""
-        if self._architecture()["scaling"] == "window":
-            # Each window and channel divided by its 95th percentile of |x|, as EEGM2 on TUAB.
-            factor = np.percentile(np.abs(X), 95, axis=-1, keepdims=True).astype(np.float32) + 1e-8
-            return X / factor, factor
-        return X / np.float32(self.scale_), self.scale_
+        return scale_windows(X, self._architecture()["scaling"], self.scale_)
 
     # ------------------------------------------------------------- randomness
-    def _draw_seed(self) -> int:
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+    def _draw_seed(self, accelerator: Any = None) -> int:
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        # Distributed: process 0's seed everywhere, even when random_state is None.
+        return seed if accelerator is None else broadcast_seed(accelerator, seed)
 
     @staticmethod
     @contextmanager
@@ -179,54 +228,115 @@ class EEGM2Estimator(BaseEstimator):
         train, valid = next(splitter.split(np.zeros(n), y, groups))
         return train, valid
 
+    def _split_arrays(
+        self, X: np.ndarray, y: np.ndarray | None, groups: Any, seed: int
+    ) -> tuple[tuple[np.ndarray, np.ndarray | None], Dataset | None]:
+        """``(X_train, y_train)`` and the validation dataset (None without validation)."""
+        train, valid = self._validation_indices(len(X), y, groups, seed)
+        y_train = None if y is None else y[train]
+        if valid is None:
+            return (X[train], y_train), None
+        return (X[train], y_train), Dataset(X[valid], None if y is None else y[valid])
+
+    def _split_stream(
+        self, windows: torch.utils.data.Dataset, groups: Any, seed: int
+    ) -> tuple[tuple[TrainingWindows, None], TrainingWindows | None]:
+        """Training and validation windows of a dataset, scaled as the network wants them.
+
+        Whole recordings (whole groups of recordings, with ``groups``) of a
+        :class:`RecordingWindows` are held out; other datasets are split by window.
+        """
+        scaling = self._architecture()["scaling"]
+        parts: list[torch.utils.data.Dataset | None]
+        if isinstance(windows, RecordingWindows):
+            if groups is not None and len(groups) != windows.n_recordings:
+                raise ValueError(
+                    f"groups has {len(groups)} entries; with recordings it needs one per "
+                    f"recording ({windows.n_recordings}), e.g. the subject of each."
+                )
+            # Recordings shorter than a window would leave a split without windows.
+            usable = np.flatnonzero(windows.window_counts)
+            groups = None if groups is None else np.asarray(groups)[usable]
+            train, valid = self._validation_indices(len(usable), None, groups, seed)
+            parts = [
+                None if part is None else windows.select(usable[part]) for part in (train, valid)
+            ]
+        else:
+            train, valid = self._validation_indices(len(windows), None, groups, seed)  # type: ignore[arg-type]
+            parts = [
+                None if part is None else Subset(windows, part.tolist()) for part in (train, valid)
+            ]
+        train_part, valid_part = (
+            None if part is None else TrainingWindows(part, scaling, self.scale_) for part in parts
+        )
+        assert train_part is not None
+        return (train_part, None), valid_part
+
     def _fit_net(
         self,
         net_class: type[NeuralNet],
         module: torch.nn.Module,
-        X: np.ndarray,
-        y: np.ndarray | None,
-        groups: Any,
-        seed: int,
+        train: tuple[Any, np.ndarray | None],
+        valid: torch.utils.data.Dataset | None,
         *,
         criterion: Any,
         optimizer: type[torch.optim.Optimizer],
         optimizer_params: dict[str, Any],
         callbacks: list[tuple[str, Callback]],
+        accelerator: Any = None,
+        distributed_class: type[NeuralNet] | None = None,
         **net_params: Any,
     ) -> NeuralNet:
-        """Train ``module`` with skorch: early stopping on a held-out split, clipping, logging.
+        """Train ``module`` with skorch: early stopping on ``valid``, clipping, logging.
 
-        A non-finite loss or Ctrl-C stops training and keeps the last good weights in
-        ``net_``; with ``checkpoint_dir`` every epoch is saved and ``resume`` continues.
+        ``train`` is ``(X, y)``: arrays, or a dataset of ``(X, y)`` pairs and None. A
+        non-finite loss or Ctrl-C stops training and keeps the last good weights in ``net_``;
+        with ``checkpoint_dir`` every epoch is saved and ``resume`` continues. With an
+        ``accelerator``, ``distributed_class`` (``net_class`` with
+        :class:`~sk_eegm2.distributed.DistributedMixin`) trains, and ``net_`` is a plain
+        ``net_class`` around the trained network afterwards.
         """
-        train, valid = self._validation_indices(len(X), y, groups, seed)
-        y_train = None if y is None else y[train]
+        X_train, y_train = train
         callbacks = [
             *callbacks,
             ("clip", GradientNormClipping(1.0)),
             ("finite_loss", StopOnNonFiniteLoss()),
         ]
         if valid is not None:
-            valid_ds = Dataset(X[valid], None if y is None else y[valid])
             patience = self.patience if self.patience else self.max_epochs
             callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True)))
         checkpoint = None
         if self.checkpoint_dir is not None:  # last: it saves the state of those before it
             checkpoint = TrainingCheckpoint(self.checkpoint_dir, resume=self.resume)
             callbacks.append(("checkpoint", checkpoint))
-        self.device_ = self._resolve_device()
-        net = net_class(
+        placement: dict[str, Any]
+        if accelerator is None:
+            self.device_ = self._resolve_device()
+            trainer, placement = net_class, {"device": self.device_}
+        else:  # Accelerate places the network on the process's device
+            assert distributed_class is not None
+            self.device_ = str(accelerator.device)
+            trainer = distributed_class
+            placement = {
+                "accelerator": accelerator,
+                "device": None,
+                "unwrap_after_train": False,
+                # The log through Accelerate's print (process 0 only); it ignores verbose.
+                "callbacks__print_log__sink": "auto" if self.verbose else _discard,
+            }
+        net = trainer(
             module,
             criterion=criterion,
             optimizer=optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
-            train_split=None if valid is None else predefined_split(valid_ds),
-            iterator_train__shuffle=True,
+            train_split=None if valid is None else predefined_split(valid),
+            # The order of DataLoader(shuffle=True), also in distributed runs.
+            iterator_train__sampler=ShuffleSampler(len(X_train)),
             callbacks=callbacks,
-            device=self.device_,
             verbose=self.verbose,
+            **placement,
             **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
             **net_params,
         )
@@ -235,9 +345,9 @@ class EEGM2Estimator(BaseEstimator):
             # skorch stops cleanly on Ctrl-C (KeyboardInterrupt) and keeps the net usable.
             if done:
                 net.initialize()
-                net.partial_fit(X[train], y_train, epochs=max(self.max_epochs - done, 0))
+                net.partial_fit(X_train, y_train, epochs=max(self.max_epochs - done, 0))
             else:
-                net.fit(X[train], y_train)
+                net.fit(X_train, y_train)
         finally:  # also on a non-finite loss: the net holds the last good weights
             # Drop what training alone needed: copies of weights, and the held-out windows
             # (pickles of fitted estimators must not carry training EEG).
@@ -246,12 +356,13 @@ class EEGM2Estimator(BaseEstimator):
                 if isinstance(callback, EarlyStopping):
                     callback.best_model_weights_ = None
             self.history_ = net.history
+            if accelerator is not None:
+                # A plain net, which pickles and runs inference like one trained alone.
+                trained = unwrap(net.module_)
+                net = restore_net(net_class, trained, self.device_)
+                net.history = self.history_
             self.net_ = net
         return net
-
-    def _steps_per_epoch(self, n: int, y: Any, groups: Any, seed: int) -> int:
-        train, _ = self._validation_indices(n, y, groups, seed)
-        return -(-len(train) // self.batch_size)
 
     # -------------------------------------------------------------- inference
     @torch.no_grad()
@@ -383,6 +494,10 @@ def _can_stratify(y: np.ndarray, fraction: float) -> bool:
     _, counts = np.unique(y, return_counts=True)
     n_valid = round(len(y) * fraction)
     return counts.min() >= 2 and len(counts) <= min(n_valid, len(y) - n_valid)
+
+
+def _discard(*args: Any, **kwargs: Any) -> None:
+    """A log sink that prints nothing."""
 
 
 def _json_default(value: Any) -> Any:

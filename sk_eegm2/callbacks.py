@@ -12,6 +12,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 
+from .distributed import is_main_process, unwrap
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -70,7 +72,10 @@ class TrainingCheckpoint(Callback):
     The file holds the network, the optimizer, the learning-rate schedule, early stopping's
     state, the history and the random number generator, so a resumed run continues exactly
     where the last complete epoch ended. It is written to a temporary file and renamed,
-    so a kill mid-write leaves the previous checkpoint intact. Place it after the
+    so a kill mid-write leaves the previous checkpoint intact. In a distributed run, process
+    0 writes it and every process reads it (``directory`` must be on a file system they all
+    see); weights are stored without the DistributedDataParallel wrapper, so a run may
+    resume on another number of processes. Place it after the
     :class:`~skorch.callbacks.LRScheduler` and :class:`~skorch.callbacks.EarlyStopping`
     callbacks, whose state it restores.
 
@@ -106,7 +111,7 @@ class TrainingCheckpoint(Callback):
         if not (self.resume and self.path.exists()):
             return
         state = self._load()
-        net.module_.load_state_dict(state["module"])
+        unwrap(net.module_).load_state_dict(state["module"])
         net.optimizer_.load_state_dict(state["optimizer"])
         net.history = History(state["history"])
         for _, callback in net.callbacks_:
@@ -116,11 +121,17 @@ class TrainingCheckpoint(Callback):
             elif isinstance(callback, EarlyStopping) and "early_stopping" in state:
                 for name, value in state["early_stopping"].items():
                     setattr(callback, name, value)
+                if callback.best_model_weights_ is not None:  # keys as the module names them
+                    callback.best_model_weights_ = {
+                        _prefix(net) + k: v for k, v in callback.best_model_weights_.items()
+                    }
         torch.set_rng_state(state["rng"])
 
     def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
+        if not is_main_process():
+            return
         state: dict[str, Any] = {
-            "module": net.module_.state_dict(),
+            "module": unwrap(net.module_).state_dict(),
             "optimizer": net.optimizer_.state_dict(),
             "history": _plain(net.history.to_list()),
             "rng": torch.get_rng_state(),
@@ -134,7 +145,10 @@ class TrainingCheckpoint(Callback):
                     name: _plain(getattr(callback, name))
                     for name in ("misses_", "dynamic_threshold_", "best_epoch_")
                 }
-                state["early_stopping"]["best_model_weights_"] = callback.best_model_weights_
+                best = callback.best_model_weights_
+                if best is not None:
+                    best = {k.removeprefix(_prefix(net)): v for k, v in best.items()}
+                state["early_stopping"]["best_model_weights_"] = best
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
         with open(partial, "wb") as handle:
@@ -142,3 +156,8 @@ class TrainingCheckpoint(Callback):
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(partial, self.path)  # atomic: readers see the old or the new file
+
+
+def _prefix(net: NeuralNet) -> str:
+    """What DistributedDataParallel puts before the network's parameter names."""
+    return "" if unwrap(net.module_) is net.module_ else "module."

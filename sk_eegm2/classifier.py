@@ -241,13 +241,12 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 self.feature_scale_ = features.std(0) + 1e-8
                 inputs = (features - self.feature_mean_) / self.feature_scale_
                 module = LightHead(inputs.shape[1], len(self.classes_), dropout=self.dropout)
+            train, valid = self._split_arrays(inputs, labels, groups, seed)
             self._fit_net(
                 NeuralNetClassifier,
                 module,
-                inputs,
-                labels,
-                groups,
-                seed,
+                train,
+                valid,
                 criterion=torch.nn.CrossEntropyLoss,
                 criterion__weight=self._class_weights(labels),
                 optimizer=torch.optim.Adam,

@@ -13,7 +13,9 @@ from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator, restore_net
+from .distributed import DistributedMixin, make_accelerator
 from .nn import STATISTICS, SpatioTemporalLoss, summary_statistics
+from .validation import as_window_dataset
 
 FEATURES = ("light", "bottleneck")
 
@@ -23,6 +25,10 @@ class ReconstructionNet(NeuralNet):
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         return self.criterion_(y_pred, to_tensor(X, device=self.device))
+
+
+class DistributedReconstructionNet(DistributedMixin, ReconstructionNet):
+    """:class:`ReconstructionNet` trained by Accelerate over several processes."""
 
 
 class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
@@ -61,7 +67,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     max_epochs : int, default=100
         Training epochs (the paper used 500 on a GPU).
     batch_size : int, default=64
-        Windows per batch, for training and inference.
+        Windows per batch, for training and inference. With ``distributed=True`` this is the
+        global batch, shared out among the processes (it must be a multiple of their number).
     lr : float, default=5e-4
         Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
         ``lr / 200``).
@@ -71,8 +78,16 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         Early stopping: epochs without validation improvement (None: never stop early;
         the best epoch is kept either way).
     validation_fraction : float, default=0.1
-        Share of windows (of subjects, when ``groups`` is given) held out for validation.
-        0 trains on everything and keeps the last epoch.
+        Share of windows (of subjects, when ``groups`` is given; of recordings, for
+        recordings) held out for validation. 0 trains on everything and keeps the last epoch.
+    window_seconds : float, default=10.0
+        Window length for recordings passed to ``fit`` (paths or Raw objects), cut
+        back-to-back; other inputs are windows already. For other strides or channels pass a
+        :class:`~sk_eegm2.streaming.RecordingWindows`.
+    num_workers : int, default=0
+        Processes of the PyTorch DataLoader that read and scale training and validation
+        windows (0: the training process itself). Worth setting when windows stream from
+        disk, so that reading overlaps computing.
     checkpoint_dir : str or None, default=None
         If set, a checkpoint (weights, optimizer, schedule, early stopping, history, random
         state) is written there after every epoch, atomically.
@@ -81,8 +96,17 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         over (same data and settings). A resumed run ends as the uninterrupted run would.
     device : str, default="auto"
         "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
+    distributed : bool, default=False
+        Train data-parallel with Hugging Face Accelerate (``pip install
+        'sk_eegm2[distributed]'``): run the same script under ``torchrun --nproc_per_node N``
+        or ``accelerate launch``, and each process trains on its share of every batch, one
+        GPU each (``device="auto"``) or on CPUs (``device="cpu"``, gloo). Every process ends
+        with the same fitted estimator, which equals a single-process run with the same
+        ``batch_size`` when the training windows are a multiple of ``batch_size`` (else
+        Accelerate fills the last batch up with windows from the start of the epoch). One
+        process without a launcher works too. See the scaling guide.
     random_state : int, RandomState or None, default=None
-        Seeds initialisation, shuffling and the validation split.
+        Seeds initialisation, shuffling and the validation split (distributed: process 0's).
     verbose : int, default=0
         1 prints a line per epoch (losses, time).
 
@@ -95,9 +119,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     n_chans_, n_times_ : int
         Channels and window length seen in ``fit``.
     sfreq_ : float or None
-        Sampling rate of MNE input, else None.
+        Sampling rate of MNE input and recordings (or of a dataset with an ``sfreq``
+        attribute), else None.
     ch_names_ : list of str or None
-        Channel names of MNE input, else None.
+        Channel names of MNE input and recordings (or of a dataset with ``ch_names``), else
+        None.
     n_features_in_ : int
         ``n_chans_ * n_times_``.
     device_ : str
@@ -132,9 +158,12 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         weight_decay: float = 1e-2,
         patience: int | None = 10,
         validation_fraction: float = 0.1,
+        window_seconds: float = 10.0,
+        num_workers: int = 0,
         checkpoint_dir: str | None = None,
         resume: bool = False,
         device: str = "auto",
+        distributed: bool = False,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
     ) -> None:
@@ -157,9 +186,12 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         self.weight_decay = weight_decay
         self.patience = patience
         self.validation_fraction = validation_fraction
+        self.window_seconds = window_seconds
+        self.num_workers = num_workers
         self.checkpoint_dir = checkpoint_dir
         self.resume = resume
         self.device = device
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
@@ -173,28 +205,55 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
-            EEG windows (see :func:`sk_eegm2.validation.check_eeg`).
+        X : array-like of shape (n_samples, n_chans, n_times), mne.Epochs, recordings or Dataset
+            EEG windows in memory (see :func:`sk_eegm2.validation.check_eeg`), or windows read
+            from disk as training goes, so that the corpus never has to fit in memory: paths
+            to EEG files (EDF, BDF, FIF, ...) or :class:`mne.io.BaseRaw` objects, alone or in
+            a list (cut into windows of ``window_seconds``), a
+            :class:`~sk_eegm2.streaming.RecordingWindows`, or any map-style
+            :class:`torch.utils.data.Dataset` whose items are windows of shape
+            (n_chans, n_times), or tuples starting with one, all of one shape.
         y : ignored
             Pretraining uses no labels.
-        groups : array-like of shape (n_samples,), optional
-            Subject of each window: the validation split then holds out whole subjects.
-            Reaches ``fit`` through Pipeline / GridSearchCV with metadata routing enabled
-            (``set_fit_request(groups=True)``).
+        groups : array-like, optional
+            Subject of each window (of each recording, for recordings): the validation split
+            then holds out whole subjects. Reaches ``fit`` through Pipeline / GridSearchCV
+            with metadata routing enabled (``set_fit_request(groups=True)``).
 
         Returns
         -------
         self
+
+        Notes
+        -----
+        With "global" ``scaling`` and windows on disk, the scale is estimated from up to
+        1,000 windows spread evenly over the data; "window" scaling needs no estimate.
         """
         if self.features not in FEATURES:
             raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}.")
-        data = self._check_X(X, reset=True).X
-        self._fit_scaling(data)
-        data, _ = self._scale(data)
-        seed = self._draw_seed()
+        stream = as_window_dataset(X, self.window_seconds)
+        accelerator = make_accelerator(self.device) if self.distributed else None
+        seed = self._draw_seed(accelerator)
+        if stream is None:
+            data = self._check_X(X, reset=True).X
+            self._fit_scaling(data)
+            data, _ = self._scale(data)
+            train: tuple[Any, Any]
+            valid: Any
+            train, valid = self._split_arrays(data, None, groups, seed)
+        else:
+            self._check_stream(stream)
+            self._fit_scaling(stream)
+            train, valid = self._split_stream(stream, groups, seed)
+        # Workers start anew each epoch: persistent ones would draw less from the random
+        # state than a loader without workers, and results would depend on num_workers.
+        loaders = {
+            f"{loader}__num_workers": self.num_workers
+            for loader in ("iterator_train", "iterator_valid")
+        }
         with self._seeded(seed):
             network = self._build_network(self.n_chans_)
-            steps = self.max_epochs * self._steps_per_epoch(len(data), None, groups, seed)
+            steps = self.max_epochs * -(-len(train[0]) // self.batch_size)
             # OneCycleLR divides by zero when its warm-up is under one step or ends at the
             # last step, which only very short runs hit: give those a longer warm-up.
             total_steps = max(3, steps)
@@ -211,17 +270,18 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
             self._fit_net(
                 ReconstructionNet,
                 network,
-                data,
-                None,
-                groups,
-                seed,
+                train,
+                valid,
                 criterion=SpatioTemporalLoss,
                 optimizer=torch.optim.AdamW,
                 optimizer_params={"weight_decay": self.weight_decay},
                 callbacks=[("one_cycle", schedule)],
+                accelerator=accelerator,
+                distributed_class=DistributedReconstructionNet,
                 criterion__alpha=self.alpha,
                 criterion__beta=self.beta,
                 criterion__fft_norm=self.fft_norm,
+                **loaders,
             )
         return self
 

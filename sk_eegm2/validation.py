@@ -3,11 +3,13 @@
 This is the one place where inputs are converted and checked. It accepts numpy arrays and
 array-likes, torch tensors, MNE Epochs, and the lists of one-epoch Epochs that scikit-learn's
 cross-validation makes of an Epochs object; it refuses, with a message that says how to fix
-it, anything else.
+it, anything else. Inputs too large for memory (recordings on disk, PyTorch datasets) are
+recognised by :func:`as_window_dataset` and stay datasets, read a window at a time.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +18,9 @@ import mne
 import numpy as np
 import scipy.sparse
 import torch
+from torch.utils.data import Dataset
+
+from .streaming import RecordingWindows
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,12 @@ def check_eeg(X: Any) -> EEGData:
     """
     if isinstance(X, EEGData):  # already checked
         return X
+    if _input_kind(X) == "recordings":
+        raise TypeError(
+            "Recordings (file paths, mne Raw objects) are read window by window by "
+            "EEGM2Pretrainer.fit only; here pass windows, e.g. "
+            "sk_eegm2.datasets.make_windows(raw, window_seconds)."
+        )
     if isinstance(X, mne.BaseEpochs):
         eeg = _epochs_data([X])
     elif (
@@ -159,3 +170,44 @@ def check_eeg(X: Any) -> EEGData:
             "segments first (e.g. epochs.drop_bad, interpolation)."
         )
     return EEGData(data, eeg.sfreq, eeg.ch_names)
+
+
+def _is_recording(item: Any) -> bool:
+    return isinstance(item, (str, os.PathLike, mne.io.BaseRaw))
+
+
+def as_window_dataset(X: Any, window_seconds: float) -> Dataset | None:
+    """``X`` as a dataset of windows read on demand, or None when ``X`` is windows in memory.
+
+    Parameters
+    ----------
+    X : object
+        A PyTorch :class:`~torch.utils.data.Dataset` (such as :class:`~sk_eegm2.streaming.
+        RecordingWindows`) is returned as it is. A path to an EEG file, an
+        :class:`mne.io.BaseRaw`, or a list or tuple of them becomes a
+        :class:`~sk_eegm2.streaming.RecordingWindows` of back-to-back EEG windows. Anything
+        else (arrays, tensors, Epochs) is left to :func:`check_eeg`.
+    window_seconds : float
+        Window length for recordings.
+
+    Returns
+    -------
+    Dataset or None
+    """
+    kind = _input_kind(X)
+    if kind == "dataset":
+        return X
+    if kind == "recordings":
+        return RecordingWindows(X, window_seconds)
+    return None
+
+
+def _input_kind(X: Any) -> str | None:
+    """What ``X`` is: "dataset" (a PyTorch Dataset), "recordings", or None (windows)."""
+    if isinstance(X, Dataset):
+        return "dataset"
+    if _is_recording(X) or (
+        isinstance(X, (list, tuple)) and len(X) > 0 and all(_is_recording(r) for r in X)
+    ):
+        return "recordings"
+    return None
