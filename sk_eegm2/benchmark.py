@@ -49,9 +49,9 @@ CONFIGS: dict[str, dict[str, Any]] = {
             # windows that per-window scaling would remove.
             "scaling": "global",
         },
-        "pretrain": {"max_epochs": 8, "batch_size": 64, "lr": 2e-3, "patience": 3},
+        "pretrain": {"max_epochs": 6, "batch_size": 64, "lr": 2e-3, "patience": 3},
         "finetune": {
-            "max_epochs": 8,
+            "max_epochs": 5,
             "batch_size": 64,
             "lr": 5e-4,
             "patience": 3,
