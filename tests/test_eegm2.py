@@ -165,3 +165,21 @@ def test_heads_shapes():
     assert light(torch.randn(5, 2304)).shape == (5, 3)
     widths = [m.out_features for m in light.modules() if isinstance(m, torch.nn.Linear)]
     assert widths == [128, 32, 3]
+
+
+def test_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    plain = EEGM2(3, **TINY).double()
+    recomputed = EEGM2(3, **TINY, checkpointing=True).double()
+    recomputed.load_state_dict(plain.state_dict())
+    assert set(recomputed.state_dict()) == set(plain.state_dict())
+    x = torch.randn(2, 3, 45, dtype=torch.float64)
+    grads = []
+    for net in (plain, recomputed):
+        out = net(x)
+        (out * torch.linspace(-1, 1, 45, dtype=torch.float64)).sum().backward()
+        grads.append({name: p.grad for name, p in net.named_parameters()})
+    with torch.no_grad():
+        torch.testing.assert_close(recomputed(x), plain(x), rtol=0, atol=0)
+    for name, grad in grads[0].items():  # the batch's sums are taken in another order
+        torch.testing.assert_close(grads[1][name], grad, rtol=1e-12, atol=1e-12, msg=name)

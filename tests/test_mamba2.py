@@ -106,6 +106,38 @@ def test_float32_layer_and_gradients_match_float64_reference():
         assert rel(param.grad, params64[name].grad) < 1e-5, name
 
 
+def test_longer_conv_kernel_matches_step_by_step():
+    layer = small_layer(d_conv=4)
+    u = torch.randn(2, 11, 8, dtype=torch.float64)
+    assert (layer(u) - step_by_step(layer, u)).abs().max().item() < 1e-10
+
+
+def test_folded_norm_matches_rmsnorm_module_and_its_gradients():
+    """With one norm group the forward folds the norm into out_proj; same values."""
+    layer = small_layer()
+    y = torch.randn(2, 7, layer.d_inner, dtype=torch.float64, requires_grad=True)
+    z = torch.randn(2, 7, layer.d_inner, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(2, 7, 8, dtype=torch.float64)
+    torch.nn.init.normal_(layer.norm.weight)
+    grads = []
+    for out in (layer._gated_norm_out_proj(y, z), layer.out_proj(layer.norm(y, z))):
+        (out * weights).sum().backward()
+        params = (y, z, layer.norm.weight, layer.out_proj.weight)
+        grads.append([out.detach()] + [p.grad.clone() for p in params])
+        for p in params:
+            p.grad = None
+    for folded, module in zip(*grads, strict=True):
+        torch.testing.assert_close(folded, module)
+
+
+def test_torch_scan_caps_the_chunk_without_changing_results():
+    reference = small_layer(chunk_size=8)
+    capped = small_layer(chunk_size=256)
+    capped.load_state_dict(reference.state_dict())
+    u = torch.randn(1, 150, 8, dtype=torch.float64)
+    assert (capped(u) - reference(u)).abs().max().item() < 1e-10
+
+
 def test_gradcheck_layer():
     layer = small_layer(chunk_size=4)
     u = torch.randn(1, 6, 8, dtype=torch.float64, requires_grad=True)

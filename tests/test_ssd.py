@@ -93,3 +93,41 @@ def test_chunk_size_does_not_change_the_result():
     outs = [ssd_scan(*inputs, chunk_size=k) for k in (1, 5, 16, 64)]
     for out in outs[1:]:
         assert (out - outs[0]).abs().max().item() < 1e-10
+
+
+@pytest.mark.parametrize("dt_scale", [0.01, 5.0])  # slow decays; decays that force chunk 1
+def test_any_decay_rate_matches_recurrence(dt_scale):
+    x, dt, A, B, C = random_inputs(50, seed=2)
+    inputs = [t.requires_grad_() for t in (x, dt * dt_scale, A, B, C)]
+    weights = torch.randn(x.shape, dtype=torch.float64)
+    (recurrence(*inputs) * weights).sum().backward()
+    expected = [t.grad.clone() for t in inputs]
+    inputs32 = [t.detach().float().requires_grad_() for t in inputs]
+    out = ssd_scan(*inputs32, chunk_size=32)
+    (out * weights.float()).sum().backward()
+    assert relative_error(out.double(), recurrence(*(t.detach() for t in inputs))) < 1e-5
+    for mine, ref in zip(inputs32, expected, strict=True):
+        assert relative_error(mine.grad.double(), ref) < 1e-5
+
+
+def test_half_precision_inputs_are_computed_in_float32():
+    x, dt, A, B, C = (t.float() for t in random_inputs(24))
+    half = [t.to(torch.bfloat16) for t in (x, dt)] + [A] + [t.to(torch.bfloat16) for t in (B, C)]
+    out = ssd_scan(*half, chunk_size=8)
+    assert out.dtype == torch.bfloat16
+    reference = ssd_scan(*(t.float() for t in half), chunk_size=8)
+    torch.testing.assert_close(out, reference.to(torch.bfloat16))
+
+
+def test_autograd_keeps_only_inputs_and_chunk_states():
+    inputs = [t.requires_grad_() for t in random_inputs(64, b=2, h=4, p=8, g=1, n=2)]
+    saved = []
+
+    def pack(t):
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        ssd_scan(*inputs, chunk_size=16)
+    states = 2 * (64 // 16) * 2 * (4 * 8)  # one (n, h * p) state per sequence and chunk
+    assert sum(saved) == sum(t.numel() for t in inputs) + states

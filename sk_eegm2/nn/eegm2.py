@@ -8,11 +8,12 @@ References
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from .embedding import MultiBranchEmbedding
 from .mamba2 import Backend, Mamba2
@@ -27,18 +28,33 @@ class MambaBlock(nn.Module):
     ----------
     d_model : int
         Width d.
+    checkpointing : bool
+        Activation recomputation: keep only the block's input for the backward pass and run
+        the block again there, one sequence of the batch at a time
+        (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant). The block's activations,
+        about 20 times its input's size with ``expand=8``, then exist for one sequence of
+        one block at a time; training takes one more forward pass of the blocks.
     **mamba_kwargs
         Passed to :class:`~sk_eegm2.nn.mamba2.Mamba2`.
     """
 
-    def __init__(self, d_model: int, **mamba_kwargs: object) -> None:
+    def __init__(self, d_model: int, checkpointing: bool = False, **mamba_kwargs: object) -> None:
         super().__init__()
+        self.checkpointing = checkpointing
         self.mamba = Mamba2(d_model, **mamba_kwargs)  # type: ignore[arg-type]
         self.norm = nn.LayerNorm(d_model, eps=1e-5)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block to ``x`` (B, L, d)."""
-        return x + self.norm(self.mamba(x))
+        if self.checkpointing and torch.is_grad_enabled():
+            # One sequence at a time (the block does not mix them): the backward pass then
+            # holds the recomputed activations of one sequence, not of the batch.
+            seqs = [checkpoint(self._branch, seq, use_reentrant=False) for seq in x.split(1)]
+            return x + torch.cat(seqs)
+        return x + self._branch(x)
+
+    def _branch(self, x: Tensor) -> Tensor:
+        return self.norm(self.mamba(x))
 
 
 def _over_time(module: nn.Module, x: Tensor) -> Tensor:
@@ -89,6 +105,10 @@ class EEGM2(nn.Module):
         Weight-tied time-reversed pass in every Mamba-2 layer (see :class:`Mamba2`).
     backend : {"auto", "torch", "mamba_ssm"}
         Mamba-2 backend (see :class:`Mamba2`).
+    checkpointing : bool
+        Recompute each Mamba block's activations in the backward pass instead of keeping
+        them (see :class:`MambaBlock`): less training memory for one more forward pass of
+        the blocks. Same results, and gradients up to float rounding.
     """
 
     def __init__(
@@ -103,6 +123,7 @@ class EEGM2(nn.Module):
         kernel_sizes: tuple[int, ...] = (1, 3, 7),
         bidirectional: bool = False,
         backend: Backend = "auto",
+        checkpointing: bool = False,
     ) -> None:
         super().__init__()
         if len(widths) < 1:
@@ -110,7 +131,7 @@ class EEGM2(nn.Module):
         self.n_chans = n_chans
         self.widths = tuple(widths)
         self.depth = len(widths)
-        mamba = {
+        mamba: dict[str, Any] = {
             "d_state": d_state,
             "d_conv": d_conv,
             "expand": expand,
@@ -118,6 +139,7 @@ class EEGM2(nn.Module):
             "chunk_size": chunk_size,
             "bidirectional": bidirectional,
             "backend": backend,
+            "checkpointing": checkpointing,
         }
         w = self.widths
         # Registration order follows the reference, so state dicts list keys in its order.

@@ -27,6 +27,10 @@ from .ssd import ssd_scan
 
 Backend = Literal["auto", "torch", "mamba_ssm"]
 BACKENDS = ("auto", "torch", "mamba_ssm")
+#: Longest chunk of the PyTorch scan. Any chunk length gives the same result; the scan's
+#: intra-chunk products cost ``2 * chunk`` FLOPs per channel and step, so mamba-ssm's 256
+#: (sized for its GPU kernels) would double the work of EEGM2's first block on a CPU.
+TORCH_MAX_CHUNK = 64
 
 
 def _at_least_float32(t: Tensor) -> Tensor:
@@ -40,6 +44,92 @@ def _import_mamba_ssm() -> ModuleType | None:
         return importlib.import_module("mamba_ssm.ops.triton.ssd_combined")
     except (ImportError, OSError, RuntimeError):
         return None
+
+
+def _causal_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``conv1d`` with ``groups=channels`` and ``padding=k-1``, first L outputs, on (b, L, ch).
+
+    The layer's ``conv1d`` with channels last: tap ``j`` of the kernel (ch, 1, k) looks
+    ``k - 1 - j`` steps back. A short kernel (EEGM2: 2) is ``k`` multiply-adds over the
+    sequence, which saves transposing the widest activation of the layer twice.
+    """
+    taps = weight[:, 0].to(x.dtype)  # (ch, k)
+    k = taps.shape[-1]
+    out = x * taps[:, -1] if bias is None else torch.addcmul(bias.to(x.dtype), x, taps[:, -1])
+    for back in range(1, min(k, x.shape[1])):
+        out[:, back:].addcmul_(x[:, :-back], taps[:, k - 1 - back])
+    return out
+
+
+class _CausalConvSiLU(torch.autograd.Function):
+    """``silu(_causal_conv(x, weight, bias))`` that keeps only its inputs for the backward
+    pass (``x`` is a view of ``in_proj``'s output, alive anyway) and recomputes the rest."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight, bias)
+        return F.silu(_causal_conv(x, weight, bias), inplace=True)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+        x, weight, bias = ctx.saved_tensors
+        taps = weight[:, 0].to(x.dtype)  # (ch, k)
+        k = taps.shape[-1]
+        d_pre = torch.ops.aten.silu_backward(grad, _causal_conv(x, weight, bias))
+        dx = d_pre * taps[:, -1]
+        d_taps = torch.zeros_like(taps)
+        d_taps[:, -1] = (d_pre * x).sum((0, 1))
+        for back in range(1, min(k, x.shape[1])):  # tap k-1-back reads x[t - back]
+            dx[:, :-back].addcmul_(d_pre[:, back:], taps[:, k - 1 - back])
+            d_taps[:, k - 1 - back] = (d_pre[:, back:] * x[:, :-back]).sum((0, 1))
+        d_bias = None if bias is None else d_pre.sum((0, 1)).to(bias.dtype)
+        return dx, d_taps[:, None].to(weight.dtype), d_bias
+
+
+class _GatedRMSNormLinear(torch.autograd.Function):
+    """``F.linear(rmsnorm(y * silu(z)) * norm_weight, weight)``, the norm over the last axis.
+
+    RMSNorm scales each step by one number and each channel by ``norm_weight``: the channel
+    weights go into the linear layer's matrix and the per-step scale onto its (narrow)
+    output, so no normalised copy of the (wide) gated activation is made. Only ``y``, ``z``,
+    the per-step scale and the narrow output are kept for the backward pass, which
+    recomputes the gate and works in place: at most three wide tensors at a time.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any, y: Tensor, z: Tensor, norm_weight: Tensor, weight: Tensor, eps: float
+    ) -> Tensor:
+        dtype = y.dtype
+        y, z = _at_least_float32(y), _at_least_float32(z)
+        gated = y * F.silu(z)  # (..., d_inner)
+        inv_rms = torch.rsqrt(gated.square().mean(-1, keepdim=True) + eps)  # (..., 1)
+        merged = weight * norm_weight.to(weight.dtype)  # (d_model, d_inner)
+        out = F.linear(gated.to(dtype), merged).mul_(inv_rms.to(dtype))
+        ctx.save_for_backward(y, z, norm_weight, weight, inv_rms, out)
+        ctx.dtype = dtype
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, d_out: Tensor) -> tuple[Tensor | None, ...]:
+        y, z, norm_weight, weight, inv_rms, out = ctx.saved_tensors
+        dtype = y.dtype
+        d_out = d_out.to(dtype)
+        silu_z = F.silu(z)
+        normed = (y * silu_z).mul_(inv_rms)  # rmsnorm(y * silu(z)) before its channel weights
+        merged = (weight * norm_weight.to(weight.dtype)).to(dtype)
+        d_merged = d_out.flatten(0, -2).T @ normed.flatten(0, -2)  # (d_model, d_inner)
+        d_weight = d_merged * norm_weight.to(dtype)
+        d_norm_weight = (d_merged * weight.to(dtype)).sum(0)
+        # normed = gated * inv_rms gives d gated = inv_rms (d_normed - normed mean(d_normed
+        # normed)), and sum(d_normed * normed) = sum(d_out * out): no wide product needed.
+        along = (d_out * out.to(dtype)).sum(-1, keepdim=True) / normed.shape[-1]
+        d_gated = (d_out @ merged).addcmul_(normed, along, value=-1).mul_(inv_rms)
+        del normed
+        dz = d_gated * y
+        torch.ops.aten.silu_backward.grad_input(dz, z, grad_input=dz)  # gated = y * silu(z)
+        dy = d_gated.mul_(silu_z)
+        return dy.to(ctx.dtype), dz.to(ctx.dtype), d_norm_weight, d_weight, None
 
 
 class RMSNormGated(nn.Module):
@@ -128,7 +218,8 @@ class Mamba2(nn.Module):
     conv_bias : bool
         Bias on ``conv1d``.
     chunk_size : int
-        SSD chunk length.
+        SSD chunk length of mamba-ssm's kernels; the PyTorch scan uses at most
+        :data:`TORCH_MAX_CHUNK` (64) of it, for the same result with less work.
     use_mem_eff_path : bool
         With the mamba-ssm backend, fuse convolution, scan, norm and ``out_proj`` in one
         kernel call.
@@ -251,16 +342,8 @@ class Mamba2(nn.Module):
         kernels = self._kernels(u)
         if kernels is not None and self.use_mem_eff_path:
             return self._fused_forward(kernels, u)
-        zxbcdt = self.in_proj(u)  # (b, L, d_in_proj)
-        d_mlp = self.d_inner - self.d_ssm  # gated-MLP channels beside the SSM (0 by default)
-        z0, x0, z, xBC, dt = torch.split(
-            zxbcdt,
-            [d_mlp, d_mlp, self.d_ssm, self.d_ssm + 2 * self.ngroups * self.d_state, self.nheads],
-            dim=-1,
-        )
-        length = u.shape[1]
-        # Causal depthwise convolution: pad d_conv - 1 on both sides, keep the first L outputs.
-        xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :length].transpose(1, 2))
+        xBC = _CausalConvSiLU.apply(self._in_proj(u, "xBC"), self.conv1d.weight, self.conv1d.bias)
+        dt = self._in_proj(u, "dt")
         x, B, C = torch.split(
             xBC, [self.d_ssm, self.ngroups * self.d_state, self.ngroups * self.d_state], dim=-1
         )
@@ -276,13 +359,47 @@ class Mamba2(nn.Module):
         else:
             dt = F.softplus(_at_least_float32(dt) + self.dt_bias)
             dt = dt.clamp(*self.dt_limit) if self._dt_limit_kwargs() else dt
-            y = ssd_scan(x, dt, A, B, C, self.chunk_size)
-            y = y + x * self.D.view(self.nheads, -1).to(y.dtype)  # skip: D per head/channel
+            y = ssd_scan(x, dt, A, B, C, min(self.chunk_size, TORCH_MAX_CHUNK))
+            y = torch.addcmul(y, x, self.D.view(self.nheads, -1).to(y.dtype))  # skip D
         y = y.flatten(-2)  # (b, L, d_ssm)
+        z = self._in_proj(u, "z")  # only now: the gate's activation and gradient live shorter
+        d_mlp = self.d_inner - self.d_ssm  # gated-MLP channels beside the SSM (0 by default)
+        if d_mlp == 0 and self.rmsnorm and self.ngroups == 1 and not self.norm_before_gate:
+            return self._gated_norm_out_proj(y, z)
         y = self.norm(y, z) if self.rmsnorm else y * F.silu(z)
         if d_mlp > 0:
-            y = torch.cat([F.silu(z0) * x0, y], dim=-1)
+            y = torch.cat([F.silu(self._in_proj(u, "z0")) * self._in_proj(u, "x0"), y], dim=-1)
         return self.out_proj(y)
+
+    def _in_proj(self, u: Tensor, part: str) -> Tensor:
+        """One part of ``in_proj(u)``, whose output is [z0, x0, z, xBC, dt] along the last axis.
+
+        A product per part: each part exists only while it is used, and the backward pass adds
+        up the parts' input gradients instead of first filling a gradient as wide as the whole
+        output (``2 * d_inner + ...``).
+        """
+        d_mlp = self.d_inner - self.d_ssm
+        widths = {
+            "z0": d_mlp,
+            "x0": d_mlp,
+            "z": self.d_ssm,
+            "xBC": self.d_ssm + 2 * self.ngroups * self.d_state,
+            "dt": self.nheads,
+        }
+        start = 0
+        for name, width in widths.items():
+            if name == part:
+                break
+            start += width
+        rows = slice(start, start + widths[part])
+        bias = None if self.in_proj.bias is None else self.in_proj.bias[rows]
+        return F.linear(u, self.in_proj.weight[rows], bias)
+
+    def _gated_norm_out_proj(self, y: Tensor, z: Tensor) -> Tensor:
+        """``out_proj(norm(y, z))`` for a norm over all of ``d_ssm`` (one group), gate first."""
+        bias = self.out_proj.bias
+        out = _GatedRMSNormLinear.apply(y, z, self.norm.weight, self.out_proj.weight, self.norm.eps)
+        return out if bias is None else out + bias
 
     def _fused_forward(self, kernels: ModuleType, u: Tensor) -> Tensor:
         """mamba-ssm's single fused kernel: conv, scan, gated norm and out_proj."""
