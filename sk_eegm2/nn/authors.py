@@ -1,0 +1,143 @@
+"""Reading the EEGM2 authors' checkpoints: PyTorch state dicts such as ``best_model.pth``.
+
+The authors' training code saves ``model.state_dict()`` with :func:`torch.save`. Their
+module names are EEGM2's (see :class:`~sk_eegm2.nn.EEGM2`), so the weights load without
+renaming; what the file does not say, the architecture, is read off the tensors' shapes.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .eegm2 import EEGM2
+
+#: Keys under which training scripts commonly nest the network's state dict.
+_NESTED = ("state_dict", "model_state_dict", "model")
+
+
+def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
+    """Read a state dict of the authors' EEGM2 written by :func:`torch.save`.
+
+    Loads with ``weights_only=True``: a file that holds anything but tensors and plain
+    containers (a pickled module, code) is refused instead of executed.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ``.pth`` / ``.pt`` file.
+
+    Returns
+    -------
+    dict of str to Tensor
+        The network's state dict on the CPU, with a ``module.`` prefix (from
+        ``DataParallel``) removed and a nesting under ``state_dict`` / ``model_state_dict``
+        / ``model`` unwrapped.
+    """
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"No checkpoint file at {os.fspath(path)}.") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        raise ValueError(
+            f"{os.fspath(path)} is not a PyTorch state dict that loads safely "
+            f"(torch.load(weights_only=True) failed: {str(error).splitlines()[0]}). Save the "
+            "network's weights with torch.save(model.state_dict(), path)."
+        ) from None
+    for key in _NESTED:
+        if isinstance(loaded, Mapping) and isinstance(loaded.get(key), Mapping):
+            loaded = loaded[key]
+    if not isinstance(loaded, Mapping) or not loaded:
+        raise ValueError(
+            f"{os.fspath(path)} holds a {type(loaded).__name__}, not a state dict (a mapping "
+            "of parameter names to tensors)."
+        )
+    state = {}
+    for key, value in loaded.items():
+        if not isinstance(value, Tensor):
+            raise ValueError(
+                f"{os.fspath(path)}: entry {key!r} is a {type(value).__name__}, not a tensor; "
+                "pass the file of the network's state dict."
+            )
+        state[str(key).removeprefix("module.")] = value
+    return state
+
+
+def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
+    """The EEGM2 architecture that a state dict's shapes imply.
+
+    Parameters
+    ----------
+    state : mapping of str to Tensor
+        A state dict with EEGM2's key names.
+
+    Returns
+    -------
+    dict
+        ``n_chans``, ``widths``, ``kernel_sizes``, ``d_state``, ``d_conv``, ``expand`` and
+        ``headdim``: the arguments of :class:`~sk_eegm2.nn.EEGM2` that fix its shapes.
+    """
+    try:
+        kernel_sizes = tuple(
+            sorted(
+                int(value.shape[-1])
+                for key, value in state.items()
+                if key.startswith("input_embedding.branch") and key.endswith(".weight")
+            )
+        )
+        n_chans = int(state["onput_embedding.weight"].shape[0])
+        widths = [int(state["encoder1.0.weight"].shape[0])]
+        while f"encoder{len(widths) + 1}.weight" in state:
+            widths.append(int(state[f"encoder{len(widths) + 1}.weight"].shape[0]))
+        # Mamba-2's shapes (one group): A_log (heads,), conv1d (d_inner + 2 d_state, 1, d_conv),
+        # out_proj (d_model, d_inner).
+        d_model, d_inner = state["encoder1.1.mamba.out_proj.weight"].shape
+        heads = int(state["encoder1.1.mamba.A_log"].shape[0])
+        conv_dim, _, d_conv = state["encoder1.1.mamba.conv1d.weight"].shape
+    except KeyError as error:
+        raise ValueError(
+            f"The state dict has no {error.args[0]!r}: it is not a checkpoint of EEGM2 "
+            "(Jiazhen-Hong/EEGM2) or of sk_eegm2.nn.EEGM2."
+        ) from None
+    return {
+        "n_chans": n_chans,
+        "widths": tuple(widths),
+        "kernel_sizes": kernel_sizes,
+        "d_state": (int(conv_dim) - int(d_inner)) // 2,
+        "d_conv": int(d_conv),
+        "expand": int(d_inner) // int(d_model),
+        "headdim": int(d_inner) // heads,
+    }
+
+
+def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
+    """The authors' EEGM2 network with the weights of a checkpoint file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A state dict written by :func:`torch.save` (see :func:`read_authors_checkpoint`).
+    **compute
+        Settings that do not change the shapes (``backend``, ``chunk_size``,
+        ``checkpointing``, ...), passed to :class:`~sk_eegm2.nn.EEGM2`.
+
+    Returns
+    -------
+    EEGM2
+        In evaluation mode, on the CPU. Every key and shape was checked (``strict=True``).
+    """
+    state = read_authors_checkpoint(path)
+    architecture = architecture_from_state_dict(state)
+    network = EEGM2(**architecture, **compute)
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        raise ValueError(
+            f"{os.fspath(path)} does not fit the EEGM2 its shapes imply ({architecture}): {error}"
+        ) from None
+    return network.eval()
