@@ -11,9 +11,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import GridSearchCV, cross_validate
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.callbacks import NonFiniteLossError, TrainingCheckpoint
+from sk_eegm2.classifier import ClassifierNet
 from sk_eegm2.pretrainer import ReconstructionNet
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
@@ -107,21 +109,42 @@ def test_a_crash_while_writing_leaves_the_last_checkpoint_intact(tmp_path, monke
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
-def test_ctrl_c_stops_cleanly_and_leaves_a_usable_estimator(monkeypatch):
-    run_epoch = ReconstructionNet.run_single_epoch
-    calls = []
+def interrupt_in_epoch(monkeypatch, net_class, epoch):
+    """Make training of ``net_class`` raise KeyboardInterrupt in its ``epoch``-th epoch."""
+    run_epoch = net_class.run_single_epoch
+    epochs = []
 
-    def interrupt_in_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:  # epochs alternate train and valid passes: epoch 3's training
-            raise KeyboardInterrupt
-        return run_epoch(self, *args, **kwargs)
+    def interrupting(self, iterator, training, *args, **kwargs):
+        if training:
+            epochs.append(1)
+            if len(epochs) == epoch:
+                raise KeyboardInterrupt
+        return run_epoch(self, iterator, training, *args, **kwargs)
 
-    monkeypatch.setattr(ReconstructionNet, "run_single_epoch", interrupt_in_epoch_3)
-    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=10, random_state=0).fit(data())
+    monkeypatch.setattr(net_class, "run_single_epoch", interrupting)
+
+
+def test_ctrl_c_stops_training_and_leaves_a_usable_estimator(monkeypatch):
+    interrupt_in_epoch(monkeypatch, ReconstructionNet, 3)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=10, random_state=0)
+    with pytest.raises(KeyboardInterrupt, match="last complete epoch"):
+        pretrainer.fit(data())
     assert len(pretrainer.history_[:, "valid_loss"]) == 2  # two complete epochs
     features = pretrainer.transform(data())
     assert np.isfinite(features).all()
+
+
+@pytest.mark.parametrize("search", ["cross_validate", "grid_search"])
+def test_ctrl_c_stops_a_whole_cross_validation_or_search(monkeypatch, search):
+    """Fault 1: skorch swallowed Ctrl-C, so only the fold stopped and the run went on."""
+    interrupt_in_epoch(monkeypatch, ClassifierNet, 1)
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(**TINY, max_epochs=2, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        if search == "cross_validate":
+            cross_validate(clf, X, y, cv=3)
+        else:
+            GridSearchCV(clf, {"lr": [1e-4, 1e-3]}, cv=2).fit(X, y)
 
 
 @pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
