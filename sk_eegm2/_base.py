@@ -10,6 +10,7 @@ behaviour for a given ``random_state``. Saving and loading live in
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, fields, replace
@@ -29,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from . import _persistence
-from ._parameters import ARCHITECTURE_CONSTRAINTS, POSITIVE_INT, SHARED_CONSTRAINTS
+from ._parameters import POSITIVE_INT, Widths, estimator_parameters, parameter
 from ._training import TrainingInterrupted, check_checkpoint_dir
 from .callbacks import NonFiniteLossError
 from .nn import EEGM2, PRESETS, EEGM2Config
@@ -44,10 +45,134 @@ from .validation import (
 )
 
 
+@estimator_parameters
 class EEGM2Estimator(BaseEstimator):
-    """Base class: parameters, input checks and batched inference. Not for direct use."""
+    """Base class: shared parameters, input checks and batched inference. Not for direct use.
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = SHARED_CONSTRAINTS
+    Parameters
+    ----------
+    %(parameters)s
+    """
+
+    preset: str = parameter(
+        "paper",
+        [StrOptions(set(PRESETS))],
+        "{" + ", ".join(f'"{name}"' for name in PRESETS) + "}",
+        """Named architecture (:data:`sk_eegm2.nn.PRESETS`): "paper" is EEGM2 as published
+(widths (64, 128, 256), expand 8, headdim 64); "cpu" a small network that trains on a CPU
+in minutes (widths (16, 32, 64), expand 2, headdim 16). The five settings below override
+single values of it; ``config_`` holds the result.""",
+    )
+    widths: tuple[int, ...] | None = parameter(
+        None,
+        [Widths(), None],
+        "tuple of int or None",
+        """Encoder widths; the depth is ``len(widths)`` and windows need at least
+``2 ** len(widths)`` time points. None: the preset's.""",
+    )
+    d_state: int | None = parameter(
+        None, [POSITIVE_INT, None], "int or None", "Mamba-2 state size. None: the preset's."
+    )
+    d_conv: int | None = parameter(
+        None,
+        [POSITIVE_INT, None],
+        "int or None",
+        "Width of Mamba-2's causal convolution. None: the preset's.",
+    )
+    expand: int | None = parameter(
+        None,
+        [POSITIVE_INT, None],
+        "int or None",
+        "Mamba-2 inner width over the level's width. None: the preset's.",
+    )
+    headdim: int | None = parameter(
+        None,
+        [POSITIVE_INT, None],
+        "int or None",
+        """Mamba-2 head dimension; it must divide ``expand * width`` at every level. None:
+the preset's.""",
+    )
+    bidirectional: bool | None = parameter(
+        None,
+        ["boolean", None],
+        "bool or None",
+        """Weight-tied time-reversed pass in each Mamba-2 layer (not in the paper, nor in the
+presets). None: the preset's.""",
+    )
+    chunk_size: int = parameter(
+        256,
+        [POSITIVE_INT],
+        "int",
+        "Chunk length of Mamba-2's scan: speed and memory only, not results.",
+    )
+    backend: str = parameter(
+        "auto",
+        [StrOptions({"auto", "torch", "mamba_ssm"})],
+        '{"auto", "torch", "mamba_ssm"}',
+        "Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.",
+    )
+    scaling: str | None = parameter(
+        "window",
+        [StrOptions({"window", "global"}), None],
+        '{"window", "global", None}',
+        """Amplitude scaling before the network. "window": each window and channel divided by
+its 95th percentile of ``|x|`` (the paper's TUAB preprocessing); "global": one such
+percentile over the whole training set; None: as given.""",
+    )
+    max_epochs: int = parameter(30, [POSITIVE_INT], "int", "Training epochs.")
+    batch_size: int = parameter(
+        64, [POSITIVE_INT], "int", "Windows per batch, for training and inference."
+    )
+    lr: float = parameter(
+        1e-4, [Interval(Real, 0, None, closed="neither")], "float", "Adam learning rate."
+    )
+    weight_decay: float = parameter(
+        0.0, [Interval(Real, 0, None, closed="left")], "float", "Adam weight decay."
+    )
+    patience: int | None = parameter(
+        10,
+        [POSITIVE_INT, None],
+        "int or None",
+        """Early stopping: epochs without validation improvement (None: never stop early;
+the best epoch is kept either way).""",
+    )
+    validation_fraction: float = parameter(
+        0.1,
+        [Interval(Real, 0, 1, closed="left")],
+        "float",
+        """Share of windows (of groups, when ``groups`` is given; of recordings, for
+recordings) held out for early stopping. With labels and groups, the held-out groups are
+chosen to hold every class where the groups allow it (a warning says when they cannot).
+0 trains on everything and keeps the last epoch.""",
+    )
+    checkpoint_dir: str | os.PathLike[str] | None = parameter(
+        None,
+        [str, os.PathLike, None],
+        "str, path-like or None",
+        """If set, ``checkpoint.pt`` is written there after every epoch, atomically: weights,
+optimizer, schedule, early stopping, history, and the random states (CPU, and CUDA where
+it is used), with a fingerprint of the settings, initial weights and data. The folder is
+checked before training starts.""",
+    )
+    resume: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
+over. The checkpoint must come from the same settings and data (else ValueError); a
+resumed run ends as the uninterrupted run would, on the same device.""",
+    )
+    device: str = parameter(
+        "auto", [str], "str", '"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...'
+    )
+    random_state: int | np.random.RandomState | None = parameter(
+        None,
+        ["random_state"],
+        "int, RandomState or None",
+        "Seeds initialisation, shuffling, dropout and the validation split.",
+    )
+    verbose: int = parameter(0, ["verbose"], "int", "1 prints a line per epoch (losses, time).")
+
     #: The fitted attributes that save_pretrained writes, from_pretrained checks against
     #: these constraints and restores, and pickling moves to the CPU (networks).
     _saved_attributes: ClassVar[dict[str, list[Any]]] = {
@@ -95,7 +220,7 @@ class EEGM2Estimator(BaseEstimator):
 
     def _check_saved_attributes(self, where: str) -> None:
         """Cross-checks of loaded fitted attributes, beyond each one's constraint."""
-        architecture = {k: c for k, c in ARCHITECTURE_CONSTRAINTS.items() if k != "preset"}
+        architecture = {f.name: self._parameter_constraints[f.name] for f in fields(EEGM2Config)}
         validate_parameter_constraints(architecture, asdict(self.config_), f"{where}, config_,")
         if self.ch_names_ is not None and (
             len(self.ch_names_) != self.n_chans_
@@ -110,7 +235,7 @@ class EEGM2Estimator(BaseEstimator):
 
     def _record_input(self, shape: InputShape, config: EEGM2Config, what: str = "X") -> None:
         """At fit: check the windows against the architecture and record their shape."""
-        check_min_length(shape.n_times, len(config.widths), what)
+        check_min_length(shape, len(config.widths), what)
         self.n_chans_ = shape.n_chans
         self.n_times_ = shape.n_times
         self.n_features_in_ = shape.n_chans * shape.n_times
@@ -129,7 +254,7 @@ class EEGM2Estimator(BaseEstimator):
         check_same_input(
             eeg.shape, self._fitted_shape(), source=name, any_length=self._takes_any_length()
         )
-        check_min_length(eeg.shape.n_times, len(self.config_.widths), "X")
+        check_min_length(eeg.shape, len(self.config_.widths), "X")
         check_amplitude(eeg.X, self.amplitude_, source=name)
         return eeg.X
 

@@ -56,7 +56,8 @@ class InterruptFlagMixin(NeuralNet):
 
     skorch ends training quietly on KeyboardInterrupt, so that a notebook keeps its model;
     inside ``cross_validate`` or ``GridSearchCV`` that would score a truncated model and go
-    on. The estimator reads ``interrupted_`` after training and raises again.
+    on. The estimator reads ``interrupted_`` after training and raises again. skorch's
+    early stopping ends training by raising KeyboardInterrupt too: that one is no Ctrl-C.
     """
 
     interrupted_ = False
@@ -66,7 +67,10 @@ class InterruptFlagMixin(NeuralNet):
         try:
             return super().fit_loop(X, y, **fit_params)
         except KeyboardInterrupt:
-            self.interrupted_ = True
+            self.interrupted_ = not any(
+                isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
+                for _, callback in self.callbacks_
+            )
             raise
 
 

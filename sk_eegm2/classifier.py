@@ -19,7 +19,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
 
 from ._base import EEGM2Estimator
-from ._parameters import POSITIVE_INT, SHARED_CONSTRAINTS, fill_doc
+from ._parameters import POSITIVE_INT, estimator_parameters, parameter
 from ._training import InterruptFlagMixin, draw_seed, fit_net, resolve_device, seeded, split_arrays
 from .nn import EEGM2, FineTuneNetwork, LightHead, summary_statistics
 from .pretrainer import EEGM2Pretrainer
@@ -33,7 +33,7 @@ class ClassifierNet(InterruptFlagMixin, NeuralNetClassifier):
     """skorch's classifier net, which lets the estimator raise a Ctrl-C in training again."""
 
 
-@fill_doc
+@estimator_parameters
 class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
     """EEGM2 for classification: fine-tune a pretrained network, or train one from scratch.
 
@@ -46,40 +46,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
 
     Parameters
     ----------
-    pretrained : EEGM2Pretrainer, FrozenEstimator, str, Path or None, default=None
-        Where the network comes from. A fitted :class:`EEGM2Pretrainer` (or one wrapped in
-        :class:`sklearn.frozen.FrozenEstimator`) gives its weights, copied, and its
-        architecture and scaling; ``X`` must then have its channels (names and order, where
-        known) and sampling rate. A path loads :meth:`EEGM2Pretrainer.from_pretrained`. An
-        *unfitted* pretrainer is first fitted on the ``X`` given to ``fit``
-        (self-supervised, no labels): this is what happens inside GridSearchCV or
-        cross_validate, which clone their estimators; wrap a fitted pretrainer in
-        ``FrozenEstimator`` (or pass its saved folder) to reuse it across folds. None: a
-        fresh network built from the architecture parameters below.
-    mode : {"fine", "light"}, default="fine"
-        Fine-tune the whole network, or train a head on frozen features (see above).
-    %(architecture)s
-        The architecture and scaling apply when ``pretrained`` is None; else the pretrained
-        network's are used.
-    hidden : int, default=128
-        Hidden width of the fine-mode head.
-    dropout : float, default=0.5
-        Dropout of the light-mode MLP.
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the cross-entropy, as in scikit-learn: "balanced" weighs
-        each class inversely to its frequency, so an imbalanced training set (e.g. rest three
-        times as long as the task) does not collapse predictions onto the majority class. A
-        dict maps labels (as in ``y``) to weights; every key must be a label of ``y``.
-    max_epochs : int, default=30
-        Training epochs.
-    batch_size : int, default=64
-        Windows per batch, for training and inference.
-    lr : float, default=1e-4
-        Adam learning rate.
-    weight_decay : float, default=0.0
-        Adam weight decay.
-    %(early_stopping)s
-    %(run)s
+    %(parameters)s
 
     Attributes
     ----------
@@ -98,14 +65,40 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
     %(interruption)s
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **SHARED_CONSTRAINTS,
-        "pretrained": [EEGM2Pretrainer, FrozenEstimator, str, os.PathLike, None],
-        "mode": [StrOptions({"fine", "light"})],
-        "hidden": [POSITIVE_INT],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "class_weight": [StrOptions({"balanced"}), dict, None],
-    }
+    pretrained: Any = parameter(
+        None,
+        [EEGM2Pretrainer, FrozenEstimator, str, os.PathLike, None],
+        "EEGM2Pretrainer, FrozenEstimator, str, Path or None",
+        """Where the network comes from. A fitted :class:`EEGM2Pretrainer` (or one wrapped in
+:class:`sklearn.frozen.FrozenEstimator`) gives its weights, copied, and its architecture and
+scaling (the parameters above are then not used); ``X`` must have its channels (names and
+order, where known) and sampling rate. A path loads
+:meth:`EEGM2Pretrainer.from_pretrained`. An *unfitted* pretrainer is first fitted on the
+``X`` given to ``fit`` (self-supervised, no labels): this is what happens inside
+GridSearchCV or cross_validate, which clone their estimators; wrap a fitted pretrainer in
+``FrozenEstimator`` (or pass its saved folder) to reuse it across folds. None: a fresh
+network of the architecture above (EEGM2 Scratch).""",
+    )
+    mode: str = parameter(
+        "fine",
+        [StrOptions({"fine", "light"})],
+        '{"fine", "light"}',
+        "Fine-tune the whole network, or train a head on frozen features (see above).",
+    )
+    hidden: int = parameter(128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.")
+    dropout: float = parameter(
+        0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
+    )
+    class_weight: str | dict | None = parameter(
+        None,
+        [StrOptions({"balanced"}), dict, None],
+        '"balanced", dict or None',
+        """Weights of the classes in the cross-entropy, as in scikit-learn: "balanced" weighs
+each class inversely to its frequency, so an imbalanced training set (e.g. rest three times
+as long as the task) does not collapse predictions onto the majority class. A dict maps
+labels (as in ``y``) to weights; every key must be a label of ``y``.""",
+    )
+
     _saved_attributes: ClassVar[dict[str, list[Any]]] = {
         **EEGM2Estimator._saved_attributes,
         "classes_": [np.ndarray],
@@ -114,62 +107,6 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         "encoder_": [EEGM2, None],
     }
     _net_class = ClassifierNet
-
-    def __init__(
-        self,
-        pretrained: Any = None,
-        mode: str = "fine",
-        preset: str = "paper",
-        widths: tuple[int, ...] | None = None,
-        d_state: int | None = None,
-        d_conv: int | None = None,
-        expand: int | None = None,
-        headdim: int | None = None,
-        bidirectional: bool | None = None,
-        chunk_size: int = 256,
-        backend: str = "auto",
-        scaling: str | None = "window",
-        hidden: int = 128,
-        dropout: float = 0.5,
-        class_weight: str | dict | None = None,
-        max_epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-    ) -> None:
-        self.pretrained = pretrained
-        self.mode = mode
-        self.preset = preset
-        self.widths = widths
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.headdim = headdim
-        self.bidirectional = bidirectional
-        self.chunk_size = chunk_size
-        self.backend = backend
-        self.scaling = scaling
-        self.hidden = hidden
-        self.dropout = dropout
-        self.class_weight = class_weight
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
 
     def _takes_any_length(self) -> bool:
         return self.mode == "light"  # the fine head is a Linear over C * T inputs

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from numbers import Integral, Real
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
-from ._parameters import SHARED_CONSTRAINTS, fill_doc
+from ._parameters import POSITIVE_INT, estimator_parameters, parameter
 from ._training import (
     InterruptFlagMixin,
     draw_seed,
@@ -41,7 +41,7 @@ class DistributedReconstructionNet(DistributedMixin, ReconstructionNet):
     """:class:`ReconstructionNet` trained by Accelerate over several processes."""
 
 
-@fill_doc
+@estimator_parameters
 class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     """Self-supervised EEGM2 pretraining; ``transform`` gives frozen-encoder features.
 
@@ -55,44 +55,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
     Parameters
     ----------
-    %(architecture)s
-    alpha, beta : float, default=1.0
-        Weights of the L1 and spectral terms of the loss.
-    fft_norm : {"backward", "ortho", "forward"}, default="backward"
-        FFT normalisation of the spectral term ("backward": none, as in the paper).
-    features : {"light", "bottleneck"}, default="light"
-        What ``transform`` summarises: the last pooled encoder output (the paper's Light
-        features) or the bottleneck output.
-    max_epochs : int, default=100
-        Training epochs (the paper used 500 on a GPU).
-    batch_size : int, default=64
-        Windows per batch, for training and inference. With ``distributed=True`` this is the
-        global batch, shared out among the processes (it must be a multiple of their number).
-    lr : float, default=5e-4
-        Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
-        ``lr / 200``).
-    weight_decay : float, default=1e-2
-        AdamW weight decay.
-    %(early_stopping)s
-    window_seconds : float, default=10.0
-        Window length for recordings passed to ``fit`` (paths or Raw objects), cut
-        back-to-back; other inputs are windows already. For other strides or channels pass a
-        :class:`~sk_eegm2.streaming.RecordingWindows`.
-    num_workers : int, default=0
-        Processes of the PyTorch DataLoader that read and scale training and validation
-        windows (0: the training process itself). Worth setting when windows stream from
-        disk, so that reading overlaps computing.
-    distributed : bool, default=False
-        Train data-parallel with Hugging Face Accelerate (``pip install
-        'sk_eegm2[distributed]'``): run the same script under ``torchrun --nproc_per_node N``
-        or ``accelerate launch``, and each process trains on its share of every batch, one
-        GPU each (``device="auto"``) or on CPUs (``device="cpu"``, gloo). Every process ends
-        with the same fitted estimator, which equals a single-process run with the same
-        ``batch_size`` when the training windows are a multiple of ``batch_size`` (else
-        Accelerate fills the last batch up with windows from the start of the epoch). One
-        process without a launcher works too; ``random_state`` is then process 0's. See the
-        scaling guide.
-    %(run)s
+    %(parameters)s
 
     Attributes
     ----------
@@ -112,77 +75,79 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     >>> pipe.fit(epochs, y).predict(epochs)  # doctest: +SKIP
     """
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **SHARED_CONSTRAINTS,
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "beta": [Interval(Real, 0, None, closed="left")],
-        "fft_norm": [StrOptions({"backward", "ortho", "forward"})],
-        "features": [StrOptions({"light", "bottleneck"})],
-        "window_seconds": [Interval(Real, 0, None, closed="neither")],
-        "num_workers": [Interval(Integral, 0, None, closed="left")],
-        "distributed": ["boolean"],
-    }
     _net_class = ReconstructionNet
 
-    def __init__(
-        self,
-        preset: str = "paper",
-        widths: tuple[int, ...] | None = None,
-        d_state: int | None = None,
-        d_conv: int | None = None,
-        expand: int | None = None,
-        headdim: int | None = None,
-        bidirectional: bool | None = None,
-        chunk_size: int = 256,
-        backend: str = "auto",
-        scaling: Literal["window", "global"] | None = "window",
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        fft_norm: str = "backward",
-        features: str = "light",
-        max_epochs: int = 100,
-        batch_size: int = 64,
-        lr: float = 5e-4,
-        weight_decay: float = 1e-2,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        window_seconds: float = 10.0,
-        num_workers: int = 0,
-        distributed: bool = False,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-    ) -> None:
-        self.preset = preset
-        self.widths = widths
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.headdim = headdim
-        self.bidirectional = bidirectional
-        self.chunk_size = chunk_size
-        self.backend = backend
-        self.scaling = scaling
-        self.alpha = alpha
-        self.beta = beta
-        self.fft_norm = fft_norm
-        self.features = features
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.window_seconds = window_seconds
-        self.num_workers = num_workers
-        self.distributed = distributed
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    max_epochs: int = parameter(
+        100, [POSITIVE_INT], "int", "Training epochs (the paper used 500 on a GPU)."
+    )
+    batch_size: int = parameter(
+        64,
+        [POSITIVE_INT],
+        "int",
+        """Windows per batch, for training and inference. With ``distributed=True`` this is the
+global batch, shared out among the processes (it must be a multiple of their number).""",
+    )
+    lr: float = parameter(
+        5e-4,
+        [Interval(Real, 0, None, closed="neither")],
+        "float",
+        """Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
+``lr / 200``).""",
+    )
+    weight_decay: float = parameter(
+        1e-2, [Interval(Real, 0, None, closed="left")], "float", "AdamW weight decay."
+    )
+    alpha: float = parameter(
+        1.0, [Interval(Real, 0, None, closed="left")], "float", "Weight of the L1 term of the loss."
+    )
+    beta: float = parameter(
+        1.0,
+        [Interval(Real, 0, None, closed="left")],
+        "float",
+        "Weight of the spectral term of the loss.",
+    )
+    fft_norm: str = parameter(
+        "backward",
+        [StrOptions({"backward", "ortho", "forward"})],
+        '{"backward", "ortho", "forward"}',
+        'FFT normalisation of the spectral term ("backward": none, as in the paper).',
+    )
+    features: str = parameter(
+        "light",
+        [StrOptions({"light", "bottleneck"})],
+        '{"light", "bottleneck"}',
+        """What ``transform`` summarises: the last pooled encoder output (the paper's Light
+features) or the bottleneck output.""",
+    )
+    window_seconds: float = parameter(
+        10.0,
+        [Interval(Real, 0, None, closed="neither")],
+        "float",
+        """Window length for recordings passed to ``fit`` (paths or Raw objects), cut
+back-to-back; other inputs are windows already. For other strides or channels pass a
+:class:`~sk_eegm2.streaming.RecordingWindows`.""",
+    )
+    num_workers: int = parameter(
+        0,
+        [Interval(Integral, 0, None, closed="left")],
+        "int",
+        """Processes of the PyTorch DataLoader that read and scale training and validation
+windows (0: the training process itself). Worth setting when windows stream from disk, so
+that reading overlaps computing.""",
+    )
+    distributed: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """Train data-parallel with Hugging Face Accelerate (``pip install
+'sk_eegm2[distributed]'``): run the same script under ``torchrun --nproc_per_node N`` or
+``accelerate launch``, and each process trains on its share of every batch, one GPU each
+(``device="auto"``) or on CPUs (``device="cpu"``, gloo). Every process ends with the same
+fitted estimator, which equals a single-process run with the same ``batch_size`` when the
+training windows are a multiple of ``batch_size`` (else Accelerate fills the last batch up
+with windows from the start of the epoch). One process without a launcher works too;
+``random_state`` is then process 0's. See the scaling guide.""",
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -274,23 +274,24 @@ def check_labels(y: Any, n_samples: int) -> np.ndarray:
     return y
 
 
-def check_min_length(n_times: int, depth: int, what: str) -> None:
+def check_min_length(shape: InputShape, depth: int, what: str) -> None:
     """Refuse windows shorter than ``2 ** depth`` time points (one halving per level).
 
     Parameters
     ----------
-    n_times : int
-        Time points per window.
+    shape : InputShape
+        The windows.
     depth : int
         Pooling levels of the network (``len(widths)``).
     what : str
-        What has ``n_times`` time points, for the message ("X", "the dataset's windows").
+        What the windows are, for the message ("X", "the dataset's windows").
     """
-    if n_times < 2**depth:
+    if shape.n_times < 2**depth:
         raise ValueError(
             f"EEGM2 needs at least {2**depth} time points per window (2**{depth} for {depth} "
-            f"pooling levels); {what} has {n_times}. Use longer windows, or fewer levels in "
-            "widths."
+            f"pooling levels); {what} has {shape.n_times} (n_features = "
+            f"{shape.n_chans * shape.n_times} with {shape.n_chans} channels). Use longer "
+            "windows, or fewer levels in widths."
         )
 
 

@@ -204,3 +204,10 @@ def test_transforming_20000_windows_keeps_memory_bounded_by_the_batch():
     # A batch of 32 windows needs a few MB of activations; converting or scaling the whole
     # input at once would add another 186 MB, and running it as one batch many GB.
     assert growth_mb < 0.3 * input_mb, (growth_mb, input_mb)
+
+
+def test_early_stopping_is_no_interruption():
+    """skorch's early stopping raises KeyboardInterrupt inside; fit must end normally."""
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(**TINY, lr=1e-9, patience=1, max_epochs=20, random_state=0).fit(X, y)
+    assert len(clf.history_) < 20
