@@ -130,7 +130,7 @@ def _exchange(a: Path, b: Path) -> None:
 def _encode(value: Any) -> Any:
     """A value as JSON, tagged where JSON alone would lose its type."""
     if isinstance(value, EEGM2Config):
-        return {"EEGM2Config": _encode(asdict(value))}
+        return {"EEGM2Config": {k: _encode(v) for k, v in asdict(value).items()}}
     if isinstance(value, tuple):
         return {"tuple": [_encode(v) for v in value]}
     if isinstance(value, dict):  # keys keep their type (class_weight: {0: 1.0, 1: 3.0})
@@ -169,7 +169,7 @@ def _decode(value: Any, where: str) -> Any:
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: not an array ({error}).") from None
     if value.keys() == {"EEGM2Config"} and isinstance(value["EEGM2Config"], dict):
-        settings = _decode(value["EEGM2Config"], where)
+        settings = {k: _decode(v, where) for k, v in value["EEGM2Config"].items()}
         names = {f.name for f in fields(EEGM2Config)}
         if settings.keys() != names:
             raise ValueError(f"{where}: EEGM2Config needs exactly the keys {sorted(names)}.")
