@@ -212,7 +212,8 @@ def check_eeg(X: Any) -> EEGData:
             f"got {given.ndim}D with shape {given.shape}. Reshape your data, e.g. "
             "X[np.newaxis] for a single window."
         )
-    data = np.ascontiguousarray(given, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32: reported below, clearly
+        data = np.ascontiguousarray(given, dtype=np.float32)
     if not data.flags.writeable:  # read-only memmaps: torch wants writeable memory
         data = data.copy()
     # A float64 sum is finite exactly when every value is (float32 values cannot overflow

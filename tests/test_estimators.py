@@ -386,3 +386,22 @@ def test_corrupted_or_missing_files_give_clear_errors(tmp_path):
         EEGM2Classifier.from_pretrained(folder)
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         EEGM2Pretrainer.from_pretrained(tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------- early stopping with groups
+def test_held_out_groups_hold_every_class_where_the_groups_allow():
+    """Fault 9: with one class per group, held-out groups were often of one class."""
+    groups = np.repeat(np.arange(8), 6)  # e.g. 8 recordings of 6 windows, one class each
+    y = np.repeat(np.arange(8) % 2, 6)
+    for seed in range(20):
+        train, valid = sk_eegm2._training.validation_split(len(y), y, groups, 0.25, seed)
+        assert set(y[valid]) == {0, 1}
+        assert not set(groups[train]) & set(groups[valid])
+
+
+def test_held_out_groups_that_cannot_hold_every_class_warn():
+    groups = np.repeat(np.arange(4), 6)
+    y = np.repeat([0, 0, 0, 1], 6)  # class 1 in one group only
+    X, _ = toy_data(n=24)
+    with pytest.warns(UserWarning, match="lack the classes"):
+        EEGM2Classifier(**TINY, max_epochs=1, validation_fraction=0.25).fit(X, y, groups=groups)
