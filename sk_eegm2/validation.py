@@ -338,7 +338,7 @@ def check_same_input(
 
 
 def amplitude(X: np.ndarray | Dataset) -> float:
-    """The 95th percentile of ``|x|`` over windows (at most 100 of a dataset, spread evenly).
+    """The 95th percentile of ``|x|`` over at most 100 windows spread evenly over ``X``.
 
     Parameters
     ----------
@@ -348,7 +348,10 @@ def amplitude(X: np.ndarray | Dataset) -> float:
     -------
     float
     """
-    sample = X if isinstance(X, np.ndarray) else sample_windows(X, AMPLITUDE_SAMPLE)
+    if isinstance(X, np.ndarray):
+        sample = X[_spread(len(X), AMPLITUDE_SAMPLE)]
+    else:
+        sample = sample_windows(X, AMPLITUDE_SAMPLE)
     return float(np.percentile(np.abs(sample), 95))
 
 
@@ -358,13 +361,13 @@ def check_amplitude(X: np.ndarray, fitted: float, *, source: str) -> None:
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_chans, n_times)
-        The windows given; the first 100 are measured.
+        The windows given (at most 100 of them are measured).
     fitted : float
         :func:`amplitude` of the training windows.
     source : str
         The estimator, for the message.
     """
-    found = amplitude(X[:AMPLITUDE_SAMPLE])
+    found = amplitude(X)
     if not fitted or not found:
         return  # flat windows: no ratio to judge
     ratio = found / fitted
@@ -402,9 +405,13 @@ def sample_windows(windows: Dataset, n: int) -> np.ndarray:
     -------
     ndarray of float32, shape (min(n, len(windows)), n_chans, n_times)
     """
-    length = len(windows)  # type: ignore[arg-type]
-    picked = np.unique(np.linspace(0, length - 1, min(length, n)).astype(np.int64))
+    picked = _spread(len(windows), n)  # type: ignore[arg-type]
     return np.stack([window_array(windows[int(i)]) for i in picked])
+
+
+def _spread(length: int, n: int) -> np.ndarray:
+    """Up to ``n`` indices spread evenly over ``range(length)``."""
+    return np.unique(np.linspace(0, length - 1, min(length, n)).astype(np.int64))
 
 
 def describe_stream(windows: Dataset) -> InputShape:
