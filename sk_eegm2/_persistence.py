@@ -259,8 +259,10 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
                 "together."
             )
     estimator.device_ = resolve_device(device)
-    for name, module in estimator._network_modules().items():
-        module.load_state_dict(parts[name])
+    for name, module in described.items():
+        module.load_state_dict(parts[name], assign=True)  # the weights replace the meta tensors
+        if any(t.is_meta for t in [*module.parameters(), *module.buffers()]):
+            raise RuntimeError(f"{name} has tensors that its saved state does not hold.")
         if name == "net_":
             estimator.net_ = restore_net(estimator._net_class, module, estimator.device_)
         else:  # frozen networks beside the net, on its device

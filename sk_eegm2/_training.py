@@ -8,7 +8,6 @@ and ``device_`` on it.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import os
 import tempfile
@@ -412,7 +411,7 @@ def _discard(*args: Any, **kwargs: Any) -> None:
 
 
 def restore_net(net_class: type[NeuralNet], module: torch.nn.Module, device: str) -> NeuralNet:
-    """A skorch net around an already trained ``module``, ready for inference."""
-    net = net_class(copy.deepcopy(module), criterion=torch.nn.Identity, device=device)
+    """A skorch net around an already trained ``module`` (not copied), ready for inference."""
+    net = net_class(module, criterion=torch.nn.Identity, device=device)
     net.initialize()
     return net
