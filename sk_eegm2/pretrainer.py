@@ -323,7 +323,7 @@ with windows from the start of the epoch). One process without a launcher works 
 
         Returns
         -------
-        ndarray of str, shape (9 * config_.widths[-1],)
+        ndarray of str, shape (9 * ``config_.widths[-1]``,)
         """
         check_is_fitted(self)
         layer = "pool" if self.features == "light" else "bottleneck"
