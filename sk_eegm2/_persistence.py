@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import ctypes
+import errno
 import json
 import os
 import shutil
@@ -87,11 +88,15 @@ def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     text = json.dumps(config, indent=2)  # before writing anything: fails on odd values
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.saving-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(staging, 0o777 & ~umask)  # mkdtemp's folder is private; a model folder is not
     try:
         save_file(tensors, str(staging / WEIGHTS_FILE))
         (staging / CONFIG_FILE).write_text(text)
-        for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE, staging):
+        for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE):
             _fsync(path)
+        _fsync(staging)
         if target.exists():
             _exchange(staging, target)  # staging now holds the old model
         else:
@@ -103,6 +108,9 @@ def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
 
 
 def _fsync(path: Path) -> None:
+    """Flush a file, or a folder's entries, to disk (folders: POSIX only)."""
+    if path.is_dir() and os.name != "posix":
+        return
     handle = os.open(path, os.O_RDONLY)
     try:
         os.fsync(handle)
@@ -113,13 +121,14 @@ def _fsync(path: Path) -> None:
 def _exchange(a: Path, b: Path) -> None:
     """Swap two folders atomically where the system can (Linux), else by two renames."""
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        at_cwd = -100
-        if libc.renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-            return
-        errno = ctypes.get_errno()
-        if errno not in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: file system cannot swap
-            raise OSError(errno, os.strerror(errno), str(b))
+        renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)  # glibc 2.28
+        if renameat2 is not None:
+            at_cwd = -100
+            if renameat2(at_cwd, os.fsencode(a), at_cwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+                return
+            code = ctypes.get_errno()
+            if code not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):  # else: cannot swap
+                raise OSError(code, os.strerror(code), str(b))
     # Elsewhere a kill between the two renames leaves the old model in the ".old" folder.
     old = a.with_name(a.name + ".old")
     os.rename(b, old)
