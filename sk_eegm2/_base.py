@@ -30,7 +30,14 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
 from . import _persistence
-from ._parameters import POSITIVE_INT, Widths, estimator_parameters, parameter
+from ._parameters import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    Widths,
+    estimator_parameters,
+    parameter,
+)
 from ._training import TrainingInterrupted, check_checkpoint_dir
 from .callbacks import NonFiniteLossError
 from .nn import EEGM2, PRESETS, EEGM2Config
@@ -123,12 +130,8 @@ percentile over the whole training set; None: as given.""",
     batch_size: int = parameter(
         64, [POSITIVE_INT], "int", "Windows per batch, for training and inference."
     )
-    lr: float = parameter(
-        1e-4, [Interval(Real, 0, None, closed="neither")], "float", "Adam learning rate."
-    )
-    weight_decay: float = parameter(
-        0.0, [Interval(Real, 0, None, closed="left")], "float", "Adam weight decay."
-    )
+    lr: float = parameter(1e-4, [POSITIVE], "float", "Adam learning rate.")
+    weight_decay: float = parameter(0.0, [NON_NEGATIVE], "float", "Adam weight decay.")
     patience: int | None = parameter(
         10,
         [POSITIVE_INT, None],
@@ -178,12 +181,12 @@ resumed run ends as the uninterrupted run would, on the same device.""",
     _saved_attributes: ClassVar[dict[str, list[Any]]] = {
         "n_chans_": [POSITIVE_INT],
         "n_times_": [POSITIVE_INT],
-        "sfreq_": [Interval(Real, 0, None, closed="neither"), None],
+        "sfreq_": [POSITIVE, None],
         "ch_names_": [list, None],
         "config_": [EEGM2Config],
         "scaling_": [StrOptions({"window", "global"}), None],
-        "scale_": [Interval(Real, 0, None, closed="neither")],
-        "amplitude_": [Interval(Real, 0, None, closed="left")],
+        "scale_": [POSITIVE],
+        "amplitude_": [NON_NEGATIVE],
         "net_": [NeuralNet],
     }
     #: The skorch net class that holds the trained network.

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any, TypeVar
 
 from sklearn.utils._param_validation import Interval, Options
@@ -43,6 +43,8 @@ class Widths(Options):
 
 
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
+POSITIVE = Interval(Real, 0, None, closed="neither")
+NON_NEGATIVE = Interval(Real, 0, None, closed="left")
 
 
 def parameter(default: Any, constraints: list[Any], type_doc: str, description: str) -> Any:

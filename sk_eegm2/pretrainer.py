@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
-from ._parameters import POSITIVE_INT, estimator_parameters, parameter
+from ._parameters import NON_NEGATIVE, POSITIVE, POSITIVE_INT, estimator_parameters, parameter
 from ._training import (
     InterruptFlagMixin,
     draw_seed,
@@ -89,20 +89,16 @@ global batch, shared out among the processes (it must be a multiple of their num
     )
     lr: float = parameter(
         5e-4,
-        [Interval(Real, 0, None, closed="neither")],
+        [POSITIVE],
         "float",
         """Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
 ``lr / 200``).""",
     )
-    weight_decay: float = parameter(
-        1e-2, [Interval(Real, 0, None, closed="left")], "float", "AdamW weight decay."
-    )
-    alpha: float = parameter(
-        1.0, [Interval(Real, 0, None, closed="left")], "float", "Weight of the L1 term of the loss."
-    )
+    weight_decay: float = parameter(1e-2, [NON_NEGATIVE], "float", "AdamW weight decay.")
+    alpha: float = parameter(1.0, [NON_NEGATIVE], "float", "Weight of the L1 term of the loss.")
     beta: float = parameter(
         1.0,
-        [Interval(Real, 0, None, closed="left")],
+        [NON_NEGATIVE],
         "float",
         "Weight of the spectral term of the loss.",
     )
@@ -121,7 +117,7 @@ features) or the bottleneck output.""",
     )
     window_seconds: float = parameter(
         10.0,
-        [Interval(Real, 0, None, closed="neither")],
+        [POSITIVE],
         "float",
         """Window length for recordings passed to ``fit`` (paths or Raw objects), cut
 back-to-back; other inputs are windows already. For other strides or channels pass a
