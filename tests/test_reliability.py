@@ -268,6 +268,15 @@ def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, mo
         EEGM2Pretrainer(**TINY, max_epochs=1, checkpoint_dir=str(path)).fit(data())
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anywhere")
+def test_an_unwritable_checkpoint_dir_is_refused_before_training(tmp_path, monkeypatch):
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    monkeypatch.setattr(ReconstructionNet, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="cannot hold checkpoints"):
+        EEGM2Pretrainer(**TINY, max_epochs=1, checkpoint_dir=str(folder)).fit(data())
+
+
 def test_the_cuda_random_state_is_checkpointed_and_restored(tmp_path, monkeypatch):
     """Fault 11: only the CPU random state was saved, so CUDA dropout would not resume."""
     net = EEGM2Pretrainer(**TINY, max_epochs=1).fit(data()).net_
