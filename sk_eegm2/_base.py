@@ -38,8 +38,7 @@ from ._parameters import (
     estimator_parameters,
     parameter,
 )
-from ._training import TrainingInterrupted, check_checkpoint_dir
-from .callbacks import NonFiniteLossError
+from ._training import check_checkpoint_dir
 from .nn import EEGM2, PRESETS, EEGM2Config
 from .scaling import scale_windows
 from .validation import (
@@ -275,12 +274,13 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         before = self._fitted_state()
         try:
             yield
-        except (TrainingInterrupted, NonFiniteLossError):
-            raise
         except BaseException:
-            for name in self._fitted_state():
-                delattr(self, name)
-            self.__dict__.update(before)
+            # Training of this estimator stopped (not that of a pretrainer it fits first): its
+            # state is that of the last good epoch, whole.
+            if not self.__dict__.pop("_training_stopped", False):
+                for name in self._fitted_state():
+                    delattr(self, name)
+                self.__dict__.update(before)
             raise
 
     def _fitted_state(self) -> dict[str, Any]:

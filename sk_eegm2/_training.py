@@ -32,7 +32,7 @@ from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from torch.utils.data import Sampler, Subset
 
-from .callbacks import StopOnNonFiniteLoss, TrainingCheckpoint
+from .callbacks import NonFiniteLossError, StopOnNonFiniteLoss, TrainingCheckpoint
 from .distributed import broadcast_seed, unwrap
 from .scaling import TrainingWindows
 from .streaming import RecordingWindows
@@ -322,7 +322,8 @@ def fit_net(
     ``net_``, ``history_`` and ``device_`` on ``estimator``, also when training stops early:
     a non-finite loss raises :class:`~sk_eegm2.callbacks.NonFiniteLossError` and Ctrl-C
     :class:`TrainingInterrupted` (a KeyboardInterrupt), with the last good weights in
-    ``net_``. With ``checkpoint_dir`` every epoch is saved with a :func:`fingerprint` of the
+    ``net_``; both set ``_training_stopped`` on the estimator, whose fit then keeps this
+    state. With ``checkpoint_dir`` every epoch is saved with a :func:`fingerprint` of the
     run, and ``resume`` continues from a checkpoint of the same run only. With an
     ``accelerator``, ``distributed_class`` (``net_class`` with
     :class:`~sk_eegm2.distributed.DistributedMixin`) trains, and ``net_`` is a plain
@@ -382,6 +383,9 @@ def fit_net(
             net.partial_fit(X_train, y_train, epochs=max(estimator.max_epochs - done, 0))
         else:
             net.fit(X_train, y_train)
+    except NonFiniteLossError:
+        estimator._training_stopped = True
+        raise
     finally:  # also on a non-finite loss: the net holds the last good weights
         # Drop what training alone needed: copies of weights, and the held-out windows
         # (pickles of fitted estimators must not carry training EEG).
@@ -399,6 +403,7 @@ def fit_net(
         estimator.history_ = history
         estimator.device_ = device
     if interrupted:
+        estimator._training_stopped = True
         raise TrainingInterrupted(
             f"Training was interrupted (Ctrl-C); {type(estimator).__name__} holds the network "
             "of the last complete epoch."

@@ -134,6 +134,15 @@ def test_ctrl_c_stops_training_and_leaves_a_usable_estimator(monkeypatch):
     assert np.isfinite(features).all()
 
 
+def test_ctrl_c_while_a_classifier_pretrains_leaves_the_classifier_unfitted(monkeypatch):
+    interrupt_in_epoch(monkeypatch, ReconstructionNet, 2)
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(pretrained=EEGM2Pretrainer(**TINY, max_epochs=3), max_epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not [name for name in vars(clf) if name.endswith("_")]
+
+
 @pytest.mark.parametrize("search", ["cross_validate", "grid_search"])
 def test_ctrl_c_stops_a_whole_cross_validation_or_search(monkeypatch, search):
     """Fault 1: skorch swallowed Ctrl-C, so only the fold stopped and the run went on."""
