@@ -9,11 +9,8 @@ on the test folds.
 
 from __future__ import annotations
 
-import json
-import platform
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import __version__
+from . import report
 from .baselines import log_band_power_pipeline, tangent_space_pipeline
 from .classifier import EEGM2Classifier
 from .datasets import load_eegmat
@@ -116,37 +113,6 @@ def _models(config: dict[str, Any], seed: int) -> dict[str, Callable[..., Any]]:
     return models
 
 
-def machine_info() -> dict[str, Any]:
-    """CPU, cores, GPU and library versions, for the record."""
-    import mne
-    import sklearn
-    import skorch
-    import torch
-
-    cpu = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "cpu": cpu,
-        "cores": torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "python": platform.python_version(),
-        "versions": {
-            "sk_eegm2": __version__,
-            "torch": torch.__version__,
-            "scikit-learn": sklearn.__version__,
-            "skorch": skorch.__version__,
-            "mne": mne.__version__,
-            "numpy": np.__version__,
-        },
-    }
-
-
 def run_eegmat(
     path: str | Path | None = None,
     *,
@@ -199,10 +165,12 @@ def run_eegmat(
         pretrainer = EEGM2Pretrainer(
             **settings["network"], **settings["pretrain"], random_state=random_state
         ).fit(X[train], groups=groups[train])
+        # Without a validation split (one training subject) there is no valid_loss.
+        loss = "valid_loss" if "valid_loss" in pretrainer.history_[-1] else "train_loss"
         log(
             f"[fold {fold}/{n_folds}] pretrained on {len(train)} unlabelled windows in "
             f"{time.perf_counter() - tick:.0f} s ({len(pretrainer.history_)} epochs, best "
-            f"valid loss {min(pretrainer.history_[:, 'valid_loss']):.3g})"
+            f"{loss.replace('_', ' ')} {min(pretrainer.history_[:, loss]):.3g})"
         )
         for name, fit in _models(settings, random_state).items():
             tick = time.perf_counter()
@@ -237,31 +205,31 @@ def run_eegmat(
         "summary": summary,
         "folds": folds,
         "total_seconds": time.perf_counter() - started,
-        "machine": machine_info(),
+        "machine": report.machine_info(),
     }
 
 
 def markdown_table(results: dict[str, Any]) -> str:
     """The summary as a Markdown table, with what was run where."""
-    machine = results["machine"]
-    versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     lines = [
         f"EEGMAT, rest vs mental arithmetic: {results['n_subjects']} subjects, "
         f"{results['n_windows']} windows of {results['window_seconds']:g} s, "
         f"{results['n_folds']}-fold GroupKFold by subject (mean ± std over folds), "
         f"config `{results['config']}`.",
         "",
-        "| model | balanced accuracy | ROC AUC |",
-        "|---|---|---|",
     ]
-    for name, metrics in results["summary"].items():
-        ba, auc = metrics["balanced_accuracy"], metrics["roc_auc"]
-        ba_text = f"{ba['mean']:.3f} ± {ba['std']:.3f}"
-        lines.append(f"| {name} | {ba_text} | {auc['mean']:.3f} ± {auc['std']:.3f} |")
+    rows = [
+        [name]
+        + [
+            f"{m[metric]['mean']:.3f} ± {m[metric]['std']:.3f}"
+            for metric in ("balanced_accuracy", "roc_auc")
+        ]
+        for name, m in results["summary"].items()
+    ]
+    lines += report.markdown_table(["model", "balanced accuracy", "ROC AUC"], rows)
     lines += [
         "",
-        f"Run on {machine['date']}: {machine['cpu']} ({machine['cores']} threads), "
-        f"GPU: {machine['gpu'] or 'none'}; {versions}. "
+        f"Run on {report.machine_summary(results['machine'])}. "
         f"Total time {results['total_seconds'] / 60:.1f} min.",
     ]
     return "\n".join(lines) + "\n"
@@ -301,7 +269,7 @@ def save(results: dict[str, Any], out_dir: str | Path, name: str = "eegmat") -> 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.json", out / f"{name}.md", out / f"{name}.png"]
-    paths[0].write_text(json.dumps(results, indent=2, default=list))
+    report.write_json(results, paths[0])
     paths[1].write_text(markdown_table(results))
     plot(results, paths[2])
     return paths

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,11 @@ class TrainingCheckpoint(Callback):
     """After each epoch, write all that resuming needs; with ``resume``, start from it.
 
     The file holds the network, the optimizer, the learning-rate schedule, early stopping's
-    state, the history and the random number generator, so a resumed run continues exactly
-    where the last complete epoch ended. It is written to a temporary file and renamed,
-    so a kill mid-write leaves the previous checkpoint intact. In a distributed run, process
+    state, the history and the random number generators (the CPU's, and CUDA's where CUDA
+    is in use), so a resumed run continues exactly where the last complete epoch ended, on
+    the same device. It is written to a temporary file of a unique name and renamed, so a
+    kill mid-write leaves the previous checkpoint intact and processes writing into one
+    folder do not trip over each other's files. In a distributed run, process
     0 writes it and every process reads it (``directory`` must be on a file system they all
     see); weights are stored without the DistributedDataParallel wrapper, so a run may
     resume on another number of processes. Place it after the
@@ -85,11 +88,18 @@ class TrainingCheckpoint(Callback):
         Where ``checkpoint.pt`` lives.
     resume : bool
         Restore the checkpoint (if there is one) when training begins.
+    fingerprint : str or None
+        What identifies the run (settings, initial weights, data), stored with every
+        checkpoint; resuming from a checkpoint of another fingerprint raises ValueError.
+        None: not checked.
     """
 
-    def __init__(self, directory: str | Path, resume: bool = False) -> None:
+    def __init__(
+        self, directory: str | Path, resume: bool = False, fingerprint: str | None = None
+    ) -> None:
         self.directory = directory
         self.resume = resume
+        self.fingerprint = fingerprint
 
     @property
     def path(self) -> Path:
@@ -103,9 +113,17 @@ class TrainingCheckpoint(Callback):
 
     def _load(self) -> dict[str, Any]:
         try:
-            return torch.load(self.path, weights_only=True)
+            state = torch.load(self.path, weights_only=True)
         except Exception as error:  # a partial file cannot exist: writes are atomic
             raise ValueError(f"Cannot read the checkpoint {self.path}: {error}") from error
+        if self.fingerprint is not None and state.get("fingerprint") != self.fingerprint:
+            raise ValueError(
+                f"The checkpoint {self.path} comes from another run (other settings, "
+                "initial weights or data), so resume=True cannot continue it. Give each run "
+                "its own checkpoint_dir (in cross-validation, one per fold), or fit with "
+                "resume=False to start over."
+            )
+        return state
 
     def on_train_begin(self, net: NeuralNet, **kwargs: Any) -> None:
         if not (self.resume and self.path.exists()):
@@ -126,6 +144,8 @@ class TrainingCheckpoint(Callback):
                         _prefix(net) + k: v for k, v in callback.best_model_weights_.items()
                     }
         torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     def on_epoch_end(self, net: NeuralNet, **kwargs: Any) -> None:
         if not is_main_process():
@@ -135,7 +155,10 @@ class TrainingCheckpoint(Callback):
             "optimizer": net.optimizer_.state_dict(),
             "history": _plain(net.history.to_list()),
             "rng": torch.get_rng_state(),
+            "fingerprint": self.fingerprint,
         }
+        if torch.cuda.is_initialized():  # dropout and shuffling on the GPU draw from these
+            state["cuda_rng"] = torch.cuda.get_rng_state_all()
         for _, callback in net.callbacks_:
             if isinstance(callback, LRScheduler):
                 state["scheduler"] = callback.lr_scheduler_.state_dict()
@@ -150,12 +173,18 @@ class TrainingCheckpoint(Callback):
                     best = {k.removeprefix(_prefix(net)): v for k, v in best.items()}
                 state["early_stopping"]["best_model_weights_"] = best
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        with open(partial, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, self.path)  # atomic: readers see the old or the new file
+        handle, partial = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{CHECKPOINT_FILE}.", suffix=".partial"
+        )
+        try:
+            with os.fdopen(handle, "wb") as file:
+                torch.save(state, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, self.path)  # atomic: readers see the old or the new file
+        except BaseException:
+            os.unlink(partial)
+            raise
 
 
 def _prefix(net: NeuralNet) -> str:

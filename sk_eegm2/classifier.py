@@ -4,28 +4,36 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
+from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 
-from ._base import EEGM2Estimator, restore_net
-from .nn import FineTuneNetwork, LightHead, summary_statistics
+from ._base import EEGM2Estimator
+from ._parameters import POSITIVE_INT, estimator_parameters, parameter
+from ._training import InterruptFlagMixin, draw_seed, fit_net, resolve_device, seeded, split_arrays
+from .nn import EEGM2, FineTuneNetwork, LightHead, summary_statistics
 from .pretrainer import EEGM2Pretrainer
-from .validation import check_eeg
+from .scaling import fit_scale
+from .validation import amplitude, check_eeg, check_labels, check_same_input
 
 logger = logging.getLogger(__name__)
-MODES = ("fine", "light")
 
 
+class ClassifierNet(InterruptFlagMixin, NeuralNetClassifier):
+    """skorch's classifier net, which lets the estimator raise a Ctrl-C in training again."""
+
+
+@estimator_parameters
 class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
     """EEGM2 for classification: fine-tune a pretrained network, or train one from scratch.
 
@@ -38,46 +46,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
 
     Parameters
     ----------
-    pretrained : EEGM2Pretrainer, FrozenEstimator, str, Path or None, default=None
-        Where the network comes from. A fitted :class:`EEGM2Pretrainer` (or one wrapped in
-        :class:`sklearn.frozen.FrozenEstimator`) gives its weights, copied. A path loads
-        :meth:`EEGM2Pretrainer.from_pretrained`. An *unfitted* pretrainer is first fitted on
-        the ``X`` given to ``fit`` (self-supervised, no labels): this is what happens inside
-        GridSearchCV or cross_validate, which clone their estimators; wrap a fitted
-        pretrainer in ``FrozenEstimator`` (or pass its saved folder) to reuse it across folds.
-        None: a fresh network built from the architecture arguments below.
-    mode : {"fine", "light"}, default="fine"
-    widths, d_state, d_conv, expand, headdim, chunk_size, bidirectional, backend
-        Architecture, used when ``pretrained`` is None (else the pretrained network's).
-        See :class:`EEGM2Pretrainer`.
-    scaling : {"window", "global", None}, default="window"
-        Amplitude scaling, used when ``pretrained`` is None (else the pretrainer's).
-    hidden : int, default=128
-        Hidden width of the fine-mode head.
-    dropout : float, default=0.5
-        Dropout of the light-mode MLP.
-    class_weight : "balanced", dict or None, default=None
-        Weights of the classes in the cross-entropy, as in scikit-learn: "balanced" weighs
-        each class inversely to its frequency, so an imbalanced training set (e.g. rest three
-        times as long as the task) does not collapse predictions onto the majority class.
-    max_epochs : int, default=30
-    batch_size : int, default=64
-    lr : float, default=1e-4
-        Adam learning rate.
-    weight_decay : float, default=0.0
-    patience : int or None, default=10
-        Early stopping on the validation loss (None: never early; the best epoch is kept).
-    validation_fraction : float, default=0.1
-        Share of windows (of subjects, with ``groups``) held out for early stopping.
-    checkpoint_dir : str or None, default=None
-        If set, a checkpoint (weights, optimizer, schedule, early stopping, history, random
-        state) is written there after every epoch, atomically.
-    resume : bool, default=False
-        With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
-        over (same data and settings). A resumed run ends as the uninterrupted run would.
-    device : str, default="auto"
-    random_state : int, RandomState or None, default=None
-    verbose : int, default=0
+    %(parameters)s
 
     Attributes
     ----------
@@ -87,70 +56,57 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         The trained net (fine: the whole network and head; light: the MLP).
     encoder_ : EEGM2 or None
         Light mode: the frozen network, on the device of ``net_``; None in fine mode.
-    architecture_ : dict
-        The network settings used (the pretrained network's, or the arguments above).
-    history_ : skorch.History
-    n_chans_, n_times_, n_features_in_, sfreq_, ch_names_, device_
-        As in :class:`EEGM2Pretrainer`.
+    feature_mean_, feature_scale_ : ndarray of shape (9 * widths[-1],) or None
+        Light mode: standardisation of the frozen features; None in fine mode.
+    %(fitted)s
+
+    Notes
+    -----
+    %(interruption)s
     """
 
-    def __init__(
-        self,
-        pretrained: Any = None,
-        mode: str = "fine",
-        widths: tuple[int, ...] = (64, 128, 256),
-        d_state: int = 16,
-        d_conv: int = 2,
-        expand: int = 8,
-        headdim: int = 64,
-        chunk_size: int = 256,
-        bidirectional: bool = False,
-        backend: str = "auto",
-        scaling: str | None = "window",
-        hidden: int = 128,
-        dropout: float = 0.5,
-        class_weight: str | dict | None = None,
-        max_epochs: int = 30,
-        batch_size: int = 64,
-        lr: float = 1e-4,
-        weight_decay: float = 0.0,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        device: str = "auto",
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-    ) -> None:
-        self.pretrained = pretrained
-        self.mode = mode
-        self.widths = widths
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.headdim = headdim
-        self.chunk_size = chunk_size
-        self.bidirectional = bidirectional
-        self.backend = backend
-        self.scaling = scaling
-        self.hidden = hidden
-        self.dropout = dropout
-        self.class_weight = class_weight
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+    pretrained: Any = parameter(
+        None,
+        [EEGM2Pretrainer, FrozenEstimator, str, os.PathLike, None],
+        "EEGM2Pretrainer, FrozenEstimator, str, Path or None",
+        """Where the network comes from. A fitted :class:`EEGM2Pretrainer` (or one wrapped in
+:class:`sklearn.frozen.FrozenEstimator`) gives its weights, copied, and its architecture and
+scaling (the parameters above are then not used); ``X`` must have its channels (names and
+order, where known) and sampling rate. A path loads
+:meth:`EEGM2Pretrainer.from_pretrained`. An *unfitted* pretrainer is first fitted on the
+``X`` given to ``fit`` (self-supervised, no labels): this is what happens inside
+GridSearchCV or cross_validate, which clone their estimators; wrap a fitted pretrainer in
+``FrozenEstimator`` (or pass its saved folder) to reuse it across folds. None: a fresh
+network of the architecture above (EEGM2 Scratch).""",
+    )
+    mode: str = parameter(
+        "fine",
+        [StrOptions({"fine", "light"})],
+        '{"fine", "light"}',
+        "Fine-tune the whole network, or train a head on frozen features (see above).",
+    )
+    hidden: int = parameter(128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.")
+    dropout: float = parameter(
+        0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
+    )
+    class_weight: str | dict | None = parameter(
+        None,
+        [StrOptions({"balanced"}), dict, None],
+        '"balanced", dict or None',
+        """Weights of the classes in the cross-entropy, as in scikit-learn: "balanced" weighs
+each class inversely to its frequency, so an imbalanced training set (e.g. rest three times
+as long as the task) does not collapse predictions onto the majority class. A dict maps
+labels (as in ``y``) to weights; every key must be a label of ``y``.""",
+    )
 
-    def _architecture(self) -> dict[str, Any]:
-        fitted = getattr(self, "architecture_", None)
-        return dict(fitted) if fitted is not None else super()._architecture()
+    _saved_attributes: ClassVar[dict[str, list[Any]]] = {
+        **EEGM2Estimator._saved_attributes,
+        "classes_": [np.ndarray],
+        "feature_mean_": [np.ndarray, None],
+        "feature_scale_": [np.ndarray, None],
+        "encoder_": [EEGM2, None],
+    }
+    _net_class = ClassifierNet
 
     def _takes_any_length(self) -> bool:
         return self.mode == "light"  # the fine head is a Linear over C * T inputs
@@ -162,8 +118,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
             return None
         if isinstance(source, FrozenEstimator):
             source = source.estimator
-        if isinstance(source, (str, Path)):
-            return EEGM2Pretrainer.from_pretrained(source, device=self.device)
+        if isinstance(source, (str, os.PathLike)):
+            return EEGM2Pretrainer.from_pretrained(Path(source), device=self.device)
         if not isinstance(source, EEGM2Pretrainer):
             raise TypeError(
                 "pretrained must be None, an EEGM2Pretrainer (optionally in a FrozenEstimator) "
@@ -189,18 +145,13 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         -------
         self
         """
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
-        if y is None:
-            raise ValueError(
-                "EEGM2Classifier requires y to be passed, but the target y is None; use "
-                "EEGM2Pretrainer for training without labels."
-            )
+        with self._fitting():
+            self._fit(X, y, groups)
+        return self
+
+    def _fit(self, X: Any, y: Any, groups: Any) -> None:
         eeg = check_eeg(X)  # bad windows are reported before anything about the labels
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if len(y) != len(eeg.X):
-            raise ValueError(f"X has {len(eeg.X)} windows but y has {len(y)} labels.")
+        y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
         if len(self.classes_) < 2:
@@ -208,60 +159,71 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 f"y has 1 class ({self.classes_[0]}); a classifier needs at least 2 classes."
             )
         labels = encoder.transform(y).astype(np.int64)
+        class_weights = self._class_weights(labels)
         pretrainer = self._resolve_pretrainer(eeg, groups)
-        source = pretrainer if pretrainer is not None else self
-        self.architecture_ = {name: getattr(source, name) for name in self._ARCHITECTURE}
-        data = self._check_X(eeg, reset=True).X
         if pretrainer is None:
-            self._fit_scaling(data)
-        elif pretrainer.n_chans_ != self.n_chans_:
-            raise ValueError(
-                f"The pretrained network has {pretrainer.n_chans_} channels but X has "
-                f"{self.n_chans_}; pretrain on the same channels."
-            )
+            config = self._network_config()
+            self.scaling_ = self.scaling
         else:
-            self.scale_ = pretrainer.scale_
-        seed = self._draw_seed()
-        with self._seeded(seed):
+            check_same_input(
+                eeg.shape, pretrainer._fitted_shape(), source="the pretrained network",
+                any_length=True,
+            )  # fmt: skip
+            config = pretrainer.config_
+            self.scaling_ = pretrainer.scaling_
+        self._record_input(eeg.shape, config)
+        data = eeg.X
+        self.amplitude_ = amplitude(data)
+        self.scale_ = fit_scale(data, self.scaling_) if pretrainer is None else pretrainer.scale_
+        seed = draw_seed(self.random_state)
+        with seeded(seed):
             if pretrainer is None:
-                network = self._build_network(self.n_chans_)
+                network = self._build_network(self.n_chans_, config)
             else:  # a copy: fine-tuning must not change the user's pretrainer
                 network = copy.deepcopy(pretrainer.net_.module_).cpu()
             if self.mode == "fine":
                 self.encoder_ = None
+                self.feature_mean_ = self.feature_scale_ = None
                 module: torch.nn.Module = FineTuneNetwork(
                     network, self.n_times_, len(self.classes_), self.hidden
                 )
                 inputs, _ = self._scale(data)
             else:  # the encoder is frozen: its features are computed once, not every epoch
-                device = self._resolve_device()
+                device = resolve_device(self.device)
                 self.encoder_ = network.eval().requires_grad_(False).to(device)
                 features = self._map_batches(self._light_features, data, device)
                 self.feature_mean_ = features.mean(0)
                 self.feature_scale_ = features.std(0) + 1e-8
                 inputs = (features - self.feature_mean_) / self.feature_scale_
                 module = LightHead(inputs.shape[1], len(self.classes_), dropout=self.dropout)
-            train, valid = self._split_arrays(inputs, labels, groups, seed)
-            self._fit_net(
-                NeuralNetClassifier,
+            train, valid = split_arrays(inputs, labels, groups, self.validation_fraction, seed)
+            fit_net(
+                self,
+                ClassifierNet,
                 module,
                 train,
                 valid,
                 criterion=torch.nn.CrossEntropyLoss,
-                criterion__weight=self._class_weights(labels),
+                criterion__weight=class_weights,
                 optimizer=torch.optim.Adam,
                 optimizer_params={"weight_decay": self.weight_decay},
                 callbacks=[],
                 classes=np.arange(len(self.classes_)),
             )
-        return self
 
     def _class_weights(self, labels: np.ndarray) -> torch.Tensor | None:
         if self.class_weight is None:
             return None
         weight: str | dict = self.class_weight
         if isinstance(weight, dict):  # keyed by the original labels
-            weight = {self.classes_.tolist().index(k): v for k, v in weight.items()}
+            known = self.classes_.tolist()
+            unknown = [k for k in weight if k not in known]
+            if unknown:
+                raise ValueError(
+                    f"class_weight has weights for {unknown}, which are not labels of y "
+                    f"(its classes are {known})."
+                )
+            weight = {known.index(k): v for k, v in weight.items()}
         classes = np.arange(len(self.classes_))
         weights = compute_class_weight(weight, classes=classes, y=labels)
         return torch.tensor(weights, dtype=torch.float32)
@@ -291,8 +253,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         -------
         ndarray of shape (n_samples, n_classes)
         """
-        check_is_fitted(self)
-        data = self._check_X(X, reset=False).X
+        data = self._check_X(X)
         self.net_.module_.eval()
         logits = self._map_batches(self._logits, data, self.net_.device)
         return torch.softmax(torch.from_numpy(logits).double(), dim=1).numpy()
@@ -311,43 +272,23 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    # persistence hooks used by save_pretrained / from_pretrained
-    def _fitted_config(self) -> dict[str, Any]:
-        config = super()._fitted_config()
-        config["classes_"] = self.classes_.tolist()
-        config["classes_dtype"] = self.classes_.dtype.str
-        config["architecture_"] = self.architecture_
-        return config
-
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        tensors = {f"net.{k}": v for k, v in self.net_.module_.state_dict().items()}
-        if self.mode == "light":
-            assert self.encoder_ is not None
-            tensors |= {f"encoder.{k}": v for k, v in self.encoder_.state_dict().items()}
-            tensors["feature_mean"] = torch.from_numpy(self.feature_mean_)
-            tensors["feature_scale"] = torch.from_numpy(self.feature_scale_)
-        return tensors
-
-    def _restore(self, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        self.architecture_ = config["architecture_"]
-        self.classes_ = np.asarray(config["classes_"], dtype=np.dtype(config["classes_dtype"]))
+    def _network_modules(self) -> dict[str, torch.nn.Module]:
+        network = self._build_network(self.n_chans_, self.config_)
         n_classes = len(self.classes_)
-
-        def part(prefix: str) -> dict[str, torch.Tensor]:
-            return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-        network = self._build_network(self.n_chans_)
         if self.mode == "fine":
-            self.encoder_ = None
-            module: torch.nn.Module = FineTuneNetwork(
-                network, self.n_times_, n_classes, self.hidden
-            )
-        else:
-            network.load_state_dict(part("encoder."))
-            self.encoder_ = network.eval().requires_grad_(False)
-            self.feature_mean_ = tensors["feature_mean"].numpy()
-            self.feature_scale_ = tensors["feature_scale"].numpy()
-            module = LightHead(len(self.feature_mean_), n_classes, dropout=self.dropout)
-        module.load_state_dict(part("net."))
-        self.device_ = self._resolve_device()
-        self.net_ = restore_net(NeuralNetClassifier, module, self.device_)
+            return {"net_": FineTuneNetwork(network, self.n_times_, n_classes, self.hidden)}
+        assert self.feature_mean_ is not None
+        head = LightHead(len(self.feature_mean_), n_classes, dropout=self.dropout)
+        return {"net_": head, "encoder_": network}
+
+    def _check_saved_attributes(self, where: str) -> None:
+        super()._check_saved_attributes(where)
+        light = self.mode == "light"
+        for name in ("feature_mean_", "feature_scale_"):
+            value = getattr(self, name)
+            if (value is None) == light or (
+                light and value.shape != (9 * self.config_.widths[-1],)
+            ):
+                raise ValueError(f"{where}: {name} does not fit mode={self.mode!r}.")
+        if len(self.classes_) < 2:
+            raise ValueError(f"{where}: classes_ needs at least 2 classes.")

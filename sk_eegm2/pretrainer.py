@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from numbers import Integral
+from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
-from ._base import EEGM2Estimator, restore_net
+from ._base import EEGM2Estimator
+from ._parameters import NON_NEGATIVE, POSITIVE, POSITIVE_INT, estimator_parameters, parameter
+from ._training import (
+    InterruptFlagMixin,
+    draw_seed,
+    fit_net,
+    seeded,
+    split_arrays,
+    split_stream,
+)
 from .distributed import DistributedMixin, make_accelerator
 from .nn import STATISTICS, SpatioTemporalLoss, summary_statistics
-from .validation import as_window_dataset
+from .scaling import fit_scale
+from .validation import amplitude, as_window_dataset, check_eeg, describe_stream
 
-FEATURES = ("light", "bottleneck")
 
-
-class ReconstructionNet(NeuralNet):
+class ReconstructionNet(InterruptFlagMixin, NeuralNet):
     """A skorch net whose target is its input: the loss compares the reconstruction with X."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
@@ -31,6 +41,7 @@ class DistributedReconstructionNet(DistributedMixin, ReconstructionNet):
     """:class:`ReconstructionNet` trained by Accelerate over several processes."""
 
 
+@estimator_parameters
 class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     """Self-supervised EEGM2 pretraining; ``transform`` gives frozen-encoder features.
 
@@ -44,90 +55,17 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
     Parameters
     ----------
-    widths : tuple of int, default=(64, 128, 256)
-        Encoder widths; the depth is ``len(widths)`` and windows need at least
-        ``2 ** len(widths)`` time points.
-    d_state, d_conv, expand, headdim, chunk_size : int
-        Mamba-2 settings (paper: 16, 2, 8, 64, 256).
-    bidirectional : bool, default=False
-        Weight-tied time-reversed pass in each Mamba-2 layer (not in the paper).
-    backend : {"auto", "torch", "mamba_ssm"}, default="auto"
-        Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.
-    alpha, beta : float, default=1.0
-        Weights of the L1 and spectral terms of the loss.
-    fft_norm : {"backward", "ortho", "forward"}, default="backward"
-        FFT normalisation of the spectral term ("backward": none, as in the paper).
-    scaling : {"window", "global", None}, default="window"
-        Amplitude scaling before the network. "window": each window and channel divided by
-        its 95th percentile of ``|x|`` (the paper's TUAB preprocessing); "global": one such
-        percentile over the whole training set; None: as given.
-    features : {"light", "bottleneck"}, default="light"
-        What ``transform`` summarises: the last pooled encoder output (the paper's Light
-        features) or the bottleneck output.
-    max_epochs : int, default=100
-        Training epochs (the paper used 500 on a GPU).
-    batch_size : int, default=64
-        Windows per batch, for training and inference. With ``distributed=True`` this is the
-        global batch, shared out among the processes (it must be a multiple of their number).
-    lr : float, default=5e-4
-        Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
-        ``lr / 200``).
-    weight_decay : float, default=1e-2
-        AdamW weight decay.
-    patience : int or None, default=10
-        Early stopping: epochs without validation improvement (None: never stop early;
-        the best epoch is kept either way).
-    validation_fraction : float, default=0.1
-        Share of windows (of subjects, when ``groups`` is given; of recordings, for
-        recordings) held out for validation. 0 trains on everything and keeps the last epoch.
-    window_seconds : float, default=10.0
-        Window length for recordings passed to ``fit`` (paths or Raw objects), cut
-        back-to-back; other inputs are windows already. For other strides or channels pass a
-        :class:`~sk_eegm2.streaming.RecordingWindows`.
-    num_workers : int, default=0
-        Processes of the PyTorch DataLoader that read and scale training and validation
-        windows (0: the training process itself). Worth setting when windows stream from
-        disk, so that reading overlaps computing.
-    checkpoint_dir : str or None, default=None
-        If set, a checkpoint (weights, optimizer, schedule, early stopping, history, random
-        state) is written there after every epoch, atomically.
-    resume : bool, default=False
-        With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
-        over (same data and settings). A resumed run ends as the uninterrupted run would.
-    device : str, default="auto"
-        "auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...
-    distributed : bool, default=False
-        Train data-parallel with Hugging Face Accelerate (``pip install
-        'sk_eegm2[distributed]'``): run the same script under ``torchrun --nproc_per_node N``
-        or ``accelerate launch``, and each process trains on its share of every batch, one
-        GPU each (``device="auto"``) or on CPUs (``device="cpu"``, gloo). Every process ends
-        with the same fitted estimator, which equals a single-process run with the same
-        ``batch_size`` when the training windows are a multiple of ``batch_size`` (else
-        Accelerate fills the last batch up with windows from the start of the epoch). One
-        process without a launcher works too. See the scaling guide.
-    random_state : int, RandomState or None, default=None
-        Seeds initialisation, shuffling and the validation split (distributed: process 0's).
-    verbose : int, default=0
-        1 prints a line per epoch (losses, time).
+    %(parameters)s
 
     Attributes
     ----------
     net_ : ReconstructionNet
         The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.
-    history_ : skorch.History
-        Per-epoch losses.
-    n_chans_, n_times_ : int
-        Channels and window length seen in ``fit``.
-    sfreq_ : float or None
-        Sampling rate of MNE input and recordings (or of a dataset with an ``sfreq``
-        attribute), else None.
-    ch_names_ : list of str or None
-        Channel names of MNE input and recordings (or of a dataset with ``ch_names``), else
-        None.
-    n_features_in_ : int
-        ``n_chans_ * n_times_``.
-    device_ : str
-        The device used.
+    %(fitted)s
+
+    Notes
+    -----
+    %(interruption)s
 
     Examples
     --------
@@ -137,63 +75,75 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     >>> pipe.fit(epochs, y).predict(epochs)  # doctest: +SKIP
     """
 
-    def __init__(
-        self,
-        widths: tuple[int, ...] = (64, 128, 256),
-        d_state: int = 16,
-        d_conv: int = 2,
-        expand: int = 8,
-        headdim: int = 64,
-        chunk_size: int = 256,
-        bidirectional: bool = False,
-        backend: str = "auto",
-        alpha: float = 1.0,
-        beta: float = 1.0,
-        fft_norm: str = "backward",
-        scaling: Literal["window", "global"] | None = "window",
-        features: str = "light",
-        max_epochs: int = 100,
-        batch_size: int = 64,
-        lr: float = 5e-4,
-        weight_decay: float = 1e-2,
-        patience: int | None = 10,
-        validation_fraction: float = 0.1,
-        window_seconds: float = 10.0,
-        num_workers: int = 0,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        device: str = "auto",
-        distributed: bool = False,
-        random_state: int | np.random.RandomState | None = None,
-        verbose: int = 0,
-    ) -> None:
-        self.widths = widths
-        self.d_state = d_state
-        self.d_conv = d_conv
-        self.expand = expand
-        self.headdim = headdim
-        self.chunk_size = chunk_size
-        self.bidirectional = bidirectional
-        self.backend = backend
-        self.alpha = alpha
-        self.beta = beta
-        self.fft_norm = fft_norm
-        self.scaling = scaling
-        self.features = features
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.window_seconds = window_seconds
-        self.num_workers = num_workers
-        self.checkpoint_dir = checkpoint_dir
-        self.resume = resume
-        self.device = device
-        self.distributed = distributed
-        self.random_state = random_state
-        self.verbose = verbose
+    _net_class = ReconstructionNet
+
+    max_epochs: int = parameter(
+        100, [POSITIVE_INT], "int", "Training epochs (the paper used 500 on a GPU)."
+    )
+    batch_size: int = parameter(
+        64,
+        [POSITIVE_INT],
+        "int",
+        """Windows per batch, for training and inference. With ``distributed=True`` this is the
+global batch, shared out among the processes (it must be a multiple of their number).""",
+    )
+    lr: float = parameter(
+        5e-4,
+        [POSITIVE],
+        "float",
+        """Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
+``lr / 200``).""",
+    )
+    weight_decay: float = parameter(1e-2, [NON_NEGATIVE], "float", "AdamW weight decay.")
+    alpha: float = parameter(1.0, [NON_NEGATIVE], "float", "Weight of the L1 term of the loss.")
+    beta: float = parameter(
+        1.0,
+        [NON_NEGATIVE],
+        "float",
+        "Weight of the spectral term of the loss.",
+    )
+    fft_norm: str = parameter(
+        "backward",
+        [StrOptions({"backward", "ortho", "forward"})],
+        '{"backward", "ortho", "forward"}',
+        'FFT normalisation of the spectral term ("backward": none, as in the paper).',
+    )
+    features: str = parameter(
+        "light",
+        [StrOptions({"light", "bottleneck"})],
+        '{"light", "bottleneck"}',
+        """What ``transform`` summarises: the last pooled encoder output (the paper's Light
+features) or the bottleneck output.""",
+    )
+    window_seconds: float = parameter(
+        10.0,
+        [POSITIVE],
+        "float",
+        """Window length for recordings passed to ``fit`` (paths or Raw objects), cut
+back-to-back; other inputs are windows already. For other strides or channels pass a
+:class:`~sk_eegm2.streaming.RecordingWindows`.""",
+    )
+    num_workers: int = parameter(
+        0,
+        [Interval(Integral, 0, None, closed="left")],
+        "int",
+        """Processes of the PyTorch DataLoader that read and scale training and validation
+windows (0: the training process itself). Worth setting when windows stream from disk, so
+that reading overlaps computing.""",
+    )
+    distributed: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """Train data-parallel with Hugging Face Accelerate (``pip install
+'sk_eegm2[distributed]'``): run the same script under ``torchrun --nproc_per_node N`` or
+``accelerate launch``, and each process trains on its share of every batch, one GPU each
+(``device="auto"``) or on CPUs (``device="cpu"``, gloo). Every process ends with the same
+fitted estimator, which equals a single-process run with the same ``batch_size`` when the
+training windows are a multiple of ``batch_size`` (else Accelerate fills the last batch up
+with windows from the start of the epoch). One process without a launcher works too;
+``random_state`` is then process 0's. See the scaling guide.""",
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -229,30 +179,41 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         With "global" ``scaling`` and windows on disk, the scale is estimated from up to
         1,000 windows spread evenly over the data; "window" scaling needs no estimate.
         """
-        if self.features not in FEATURES:
-            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}.")
+        with self._fitting():
+            self._fit(X, groups)
+        return self
+
+    def _fit(self, X: Any, groups: Any) -> None:
+        config = self._network_config()
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
-        seed = self._draw_seed(accelerator)
+        seed = draw_seed(self.random_state, accelerator)
+        self.scaling_ = self.scaling
+        train: tuple[Any, Any]
+        valid: Any
         if stream is None:
-            data = self._check_X(X, reset=True).X
-            self._fit_scaling(data)
-            data, _ = self._scale(data)
-            train: tuple[Any, Any]
-            valid: Any
-            train, valid = self._split_arrays(data, None, groups, seed)
+            eeg = check_eeg(X)
+            self._record_input(eeg.shape, config)
+            self.scale_ = fit_scale(eeg.X, self.scaling_)
+            self.amplitude_ = amplitude(eeg.X)
+            data, _ = self._scale(eeg.X)
+            train, valid = split_arrays(data, None, groups, self.validation_fraction, seed)
         else:
-            self._check_stream(stream)
-            self._fit_scaling(stream)
-            train, valid = self._split_stream(stream, groups, seed)
+            shape = describe_stream(stream)
+            self._record_input(shape, config, "the dataset's windows")
+            self.scale_ = fit_scale(stream, self.scaling_)
+            self.amplitude_ = amplitude(stream)
+            train, valid = split_stream(
+                stream, groups, self.validation_fraction, seed, self.scaling_, self.scale_
+            )
         # Workers start anew each epoch: persistent ones would draw less from the random
         # state than a loader without workers, and results would depend on num_workers.
         loaders = {
             f"{loader}__num_workers": self.num_workers
             for loader in ("iterator_train", "iterator_valid")
         }
-        with self._seeded(seed):
-            network = self._build_network(self.n_chans_)
+        with seeded(seed):
+            network = self._build_network(self.n_chans_, config)
             steps = self.max_epochs * -(-len(train[0]) // self.batch_size)
             # OneCycleLR divides by zero when its warm-up is under one step or ends at the
             # last step, which only very short runs hit: give those a longer warm-up.
@@ -267,7 +228,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
                 final_div_factor=100.0,
                 anneal_strategy="cos",
             )
-            self._fit_net(
+            fit_net(
+                self,
                 ReconstructionNet,
                 network,
                 train,
@@ -283,7 +245,6 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
                 criterion__fft_norm=self.fft_norm,
                 **loaders,
             )
-        return self
 
     def transform(self, X: Any) -> np.ndarray:
         """Encoder features: nine statistics over time of each feature channel.
@@ -299,7 +260,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         ndarray of float32, shape (n_samples, 9 * widths[-1])
             Statistic-major (see :meth:`get_feature_names_out`).
         """
-        data = self._check_X(X, reset=False).X
+        data = self._check_X(X)
         module = self.net_.module_.eval()
         layer = "pool" if self.features == "light" else "bottleneck"
         return self._map_batches(
@@ -317,7 +278,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         -------
         ndarray of float32, shape (n_samples, n_chans, n_times)
         """
-        data = self._check_X(X, reset=False).X
+        data = self._check_X(X)
         module = self.net_.module_.eval()
         return self._map_batches(module, data, self.net_.device, rescale=True)
 
@@ -335,7 +296,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         -------
         float
         """
-        data = self._check_X(X, reset=False).X
+        data = self._check_X(X)
         module = self.net_.module_.eval()
         criterion = SpatioTemporalLoss(self.alpha, self.beta, self.fft_norm)  # type: ignore[arg-type]
         losses = self._map_batches(
@@ -344,26 +305,29 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         return -float(losses.sum() / len(data))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the ``transform`` outputs: ``"{statistic}_{channel}"``, statistic-major.
+        """Names of the ``transform`` outputs: ``"{layer}_{statistic}_{channel}"``.
+
+        ``layer`` is "pool" or "bottleneck" (``features``), ``statistic`` one of
+        :data:`~sk_eegm2.nn.STATISTICS` and ``channel`` the feature channel, 0 to
+        ``config_.widths[-1] - 1``; statistic-major, as ``transform`` orders them, e.g.
+        ``"pool_mean_0"``, ``"pool_mean_1"``, ...
+
+        Parameters
+        ----------
+        input_features : ignored
+            Present for scikit-learn's API.
 
         Returns
         -------
-        ndarray of str
+        ndarray of str, shape (9 * ``config_.widths[-1]``,)
         """
         check_is_fitted(self)
-        prefix = "pool" if self.features == "light" else "bottleneck"
-        n_channels = self._widths()[-1]
+        layer = "pool" if self.features == "light" else "bottleneck"
+        n_channels = self.config_.widths[-1]
         return np.asarray(
-            [f"{prefix}_{stat}_{c}" for stat in STATISTICS for c in range(n_channels)],
+            [f"{layer}_{stat}_{c}" for stat in STATISTICS for c in range(n_channels)],
             dtype=object,
         )
 
-    # persistence hooks used by save_pretrained / from_pretrained
-    def _tensors(self) -> dict[str, torch.Tensor]:
-        return dict(self.net_.module_.state_dict())
-
-    def _restore(self, config: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        network = self._build_network(self.n_chans_)
-        network.load_state_dict(tensors)
-        self.device_ = self._resolve_device()
-        self.net_ = restore_net(ReconstructionNet, network, self.device_)
+    def _network_modules(self) -> dict[str, torch.nn.Module]:
+        return {"net_": self._build_network(self.n_chans_, self.config_)}

@@ -12,13 +12,12 @@ from __future__ import annotations
 import copy
 import os
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Union
 
 import mne
 import numpy as np
-import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from .datasets.windows import _check_window
 
@@ -237,108 +236,3 @@ def _picked_names(raw: mne.io.BaseRaw, picks: str | Sequence[str]) -> list[str]:
             )
         return list(picks)
     return list(raw.copy().pick(picks).ch_names)
-
-
-def scale_windows(
-    X: np.ndarray, scaling: str | None, scale: float
-) -> tuple[np.ndarray, np.ndarray | float]:
-    """Bring windows to network units.
-
-    Parameters
-    ----------
-    X : ndarray of float32, shape (n, n_chans, n_times) or (n_chans, n_times)
-    scaling : {"window", "global", None}
-        "window": each window and channel divided by its 95th percentile of ``|x|`` (+1e-8);
-        otherwise divided by ``scale``.
-    scale : float
-        The divisor of "global" scaling (1 for None).
-
-    Returns
-    -------
-    scaled : ndarray of float32, shape of ``X``
-    factor : ndarray or float
-        What brings network outputs back to the units of ``X`` (``scaled * factor == X``).
-    """
-    if scaling == "window":
-        factor = np.percentile(np.abs(X), 95, axis=-1, keepdims=True).astype(np.float32) + 1e-8
-        return X / factor, factor
-    return X / np.float32(scale), scale
-
-
-class TrainingWindows(Dataset):
-    """Windows of a dataset, checked and scaled, as the ``(X, y)`` pairs skorch trains on.
-
-    Parameters
-    ----------
-    windows : Dataset
-        Yields windows of shape (n_chans, n_times) (arrays or tensors), or tuples whose first
-        element is one (as braindecode's datasets do).
-    scaling : {"window", "global", None}
-    scale : float
-        See :func:`scale_windows`.
-    """
-
-    def __init__(self, windows: Dataset, scaling: str | None, scale: float) -> None:
-        self.windows = windows
-        self.scaling = scaling
-        self.scale = scale
-
-    def __len__(self) -> int:
-        return len(self.windows)  # type: ignore[arg-type]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        window = window_array(self.windows[index])
-        if window.ndim != 2:
-            raise ValueError(
-                f"Window {index} has shape {window.shape}; the dataset must yield windows of "
-                "shape (n_chans, n_times)."
-            )
-        # One sum per window: NaN or inf anywhere makes it non-finite, at the cost of a read.
-        if not np.isfinite(window.sum(dtype=np.float64)):
-            raise ValueError(
-                f"Window {index} contains NaN or infinity; drop or repair bad segments of the "
-                "recordings first."
-            )
-        scaled, _ = scale_windows(window, self.scaling, self.scale)
-        # skorch unpacks (X, y) batches; y is unused in pretraining (as skorch's own dummy).
-        return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)), torch.zeros(1)
-
-
-def window_array(item: Any) -> np.ndarray:
-    """One item of a window dataset as a float32 array (the first element of a tuple)."""
-    if isinstance(item, (tuple, list)):
-        item = item[0]
-    if isinstance(item, torch.Tensor):
-        item = item.detach().cpu().numpy()
-    return np.asarray(item, dtype=np.float32)
-
-
-class ShuffleSampler(Sampler[int]):
-    """A new random order of ``range(n)`` each epoch, drawn from torch's global generator.
-
-    It yields exactly what ``DataLoader(shuffle=True)`` (a :class:`~torch.utils.data.
-    RandomSampler` without a generator) yields from the same global random state, so seeded
-    runs keep their results. Unlike it, it has no ``generator`` attribute, which Accelerate
-    would otherwise replace by one of its own in distributed runs, drawing another order than
-    a single process; and it converts the order to Python integers a block at a time rather
-    than all at once (36 bytes per window less for corpora of millions of windows).
-
-    Parameters
-    ----------
-    n : int
-        Dataset length.
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __iter__(self) -> Iterator[int]:
-        seed = int(torch.empty((), dtype=torch.int64).random_().item())
-        generator = torch.Generator()
-        generator.manual_seed(seed)
-        order = torch.randperm(self.n, generator=generator)
-        for block in order.split(1 << 16):
-            yield from block.tolist()

@@ -1,15 +1,19 @@
-"""Input conversion: everything users pass becomes a float32 (n_samples, n_chans, n_times) array.
+"""Every input check: what users pass becomes windows the network can take, or a clear error.
 
-This is the one place where inputs are converted and checked. It accepts numpy arrays and
-array-likes, torch tensors, MNE Epochs, and the lists of one-epoch Epochs that scikit-learn's
-cross-validation makes of an Epochs object; it refuses, with a message that says how to fix
-it, anything else. Inputs too large for memory (recordings on disk, PyTorch datasets) are
-recognised by :func:`as_window_dataset` and stay datasets, read a window at a time.
+This is the one place where inputs are recognised, converted and compared with what ``fit``
+saw. It accepts numpy arrays and array-likes, torch tensors, MNE Epochs, and the lists of
+one-epoch Epochs that scikit-learn's cross-validation makes of an Epochs object, and turns
+them into a float32 (n_samples, n_chans, n_times) array (:func:`check_eeg`). Inputs too
+large for memory (recordings on disk, PyTorch datasets) are recognised by
+:func:`as_window_dataset` and stay datasets, read a window at a time; :func:`describe_stream`
+checks their windows. Labels (:func:`check_labels`), window length, channels, sampling rate
+and amplitude (:func:`check_same_input`, :func:`check_amplitude`) are checked here too.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +22,42 @@ import mne
 import numpy as np
 import scipy.sparse
 import torch
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 from torch.utils.data import Dataset
 
 from .streaming import RecordingWindows
+
+#: Amplitude ratios beyond this factor (either way) between ``fit`` and later input warn.
+AMPLITUDE_TOLERANCE = 100.0
+#: Windows read to measure the amplitude of a dataset, or of the input of a prediction.
+AMPLITUDE_SAMPLE = 100
+
+
+class AmplitudeWarning(UserWarning):
+    """Input amplitude far from what ``fit`` saw: probably other units (volts, microvolts)."""
+
+
+@dataclass(frozen=True)
+class InputShape:
+    """What identifies an input's windows: their shape, sampling rate and channel names.
+
+    Attributes
+    ----------
+    n_chans : int
+        Channels per window.
+    n_times : int
+        Time points per window.
+    sfreq : float or None
+        Sampling rate in Hz, when the input carried one.
+    ch_names : list of str or None
+        Channel names, when the input carried them.
+    """
+
+    n_chans: int
+    n_times: int
+    sfreq: float | None = None
+    ch_names: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -41,10 +78,24 @@ class EEGData:
     sfreq: float | None = None
     ch_names: list[str] | None = None
 
+    @property
+    def shape(self) -> InputShape:
+        """The windows' :class:`InputShape`."""
+        _, n_chans, n_times = self.X.shape
+        return InputShape(n_chans, n_times, self.sfreq, self.ch_names)
+
 
 def _epochs_data(epochs: Sequence[mne.BaseEpochs]) -> EEGData:
     """EEG channels of one or several Epochs, in microvolts."""
     first = epochs[0]
+    bads = [name for name in first.info["bads"] if name in first.ch_names]
+    if bads:
+        raise ValueError(
+            f"The Epochs mark channels as bad (info['bads'] = {bads}); MNE would leave them "
+            "out, so the channel count would depend on each file's marks. Repair them "
+            "(epochs.interpolate_bads()) or drop them (epochs.drop_channels(epochs.info"
+            "['bads'])) first, the same way for fit and predict."
+        )
     names = [first.ch_names[i] for i in mne.pick_types(first.info, eeg=True)]
     if not names:
         raise ValueError(
@@ -71,7 +122,10 @@ def _as_numeric_array(X: Any) -> np.ndarray:
             "A sparse matrix was passed, but EEG windows must be a dense array; use X.toarray()."
         )
     if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
+        X = X.detach().cpu()
+        if X.is_floating_point() and X.dtype not in (torch.float16, torch.float32, torch.float64):
+            X = X.float()  # bfloat16 and float8 have no numpy dtype; float32 holds their values
+        X = X.numpy()
     try:
         array = np.asarray(X)
     except ValueError as error:  # numpy >= 1.24 refuses ragged nested sequences
@@ -108,7 +162,8 @@ def check_eeg(X: Any) -> EEGData:
     ----------
     X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs or EEGData
         Windows of shape (n_samples, n_chans, n_times), or (n_samples, n_times) for one
-        channel. MNE Epochs are read in microvolts, EEG channels only.
+        channel. MNE Epochs are read in microvolts, EEG channels only; channels marked bad
+        are refused (interpolate or drop them first).
 
     Returns
     -------
@@ -121,14 +176,15 @@ def check_eeg(X: Any) -> EEGData:
     TypeError
         Sparse, object, boolean or text input.
     ValueError
-        Ragged, complex, empty, non-finite input, or the wrong number of dimensions.
+        Ragged, complex, empty, non-finite input, values beyond the float32 range, Epochs
+        with bad channels, or the wrong number of dimensions.
     """
     if isinstance(X, EEGData):  # already checked
         return X
-    if _input_kind(X) == "recordings":
+    if _input_kind(X) is not None:
         raise TypeError(
-            "Recordings (file paths, mne Raw objects) are read window by window by "
-            "EEGM2Pretrainer.fit only; here pass windows, e.g. "
+            "Recordings (file paths, mne Raw objects) and datasets are read window by window "
+            "by EEGM2Pretrainer.fit only; here pass windows, e.g. "
             "sk_eegm2.datasets.make_windows(raw, window_seconds)."
         )
     if isinstance(X, mne.BaseEpochs):
@@ -141,22 +197,23 @@ def check_eeg(X: Any) -> EEGData:
         eeg = _epochs_data(list(X))
     else:
         eeg = EEGData(_as_numeric_array(X))
-    data = eeg.X
-    if data.ndim in (2, 3) and 0 in data.shape:
-        kind = "sample" if data.shape[0] == 0 else "feature"
+    given = eeg.X
+    if given.ndim in (2, 3) and 0 in given.shape:
+        kind = "sample" if given.shape[0] == 0 else "feature"
         raise ValueError(
-            f"Found array with 0 {kind}(s) (shape={data.shape}) while a minimum of 1 is required:"
-            " X has no windows, channels or time points."
+            f"Found array with 0 {kind}(s) (shape={given.shape}) while a minimum of 1 is "
+            "required: X has no windows, channels or time points."
         )
-    if data.ndim == 2:
-        data = data[:, None, :]  # (n, T): one channel
-    elif data.ndim != 3:
+    if given.ndim == 2:
+        given = given[:, None, :]  # (n, T): one channel
+    elif given.ndim != 3:
         raise ValueError(
             f"Expected a 3D array (n_samples, n_chans, n_times) or 2D (n_samples, n_times), "
-            f"got {data.ndim}D with shape {data.shape}. Reshape your data, e.g. "
+            f"got {given.ndim}D with shape {given.shape}. Reshape your data, e.g. "
             "X[np.newaxis] for a single window."
         )
-    data = np.ascontiguousarray(data, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32: reported below, clearly
+        data = np.ascontiguousarray(given, dtype=np.float32)
     if not data.flags.writeable:  # read-only memmaps: torch wants writeable memory
         data = data.copy()
     # A float64 sum is finite exactly when every value is (float32 values cannot overflow
@@ -164,12 +221,251 @@ def check_eeg(X: Any) -> EEGData:
     if not np.isfinite(data.sum(dtype=np.float64)):
         finite = np.isfinite(data)
         sample, chan, time = np.argwhere(~finite)[0]
+        if np.isfinite(given[sample, chan, time]):
+            raise ValueError(
+                f"X holds values beyond the float32 range (±3.4e38), e.g. "
+                f"{given[sample, chan, time]:.3g} in window {sample}, channel {chan}, time "
+                f"{time}; EEG in volts or microvolts never comes near. Check the units and "
+                "the file's calibration."
+            )
         raise ValueError(
             f"Input X contains NaN or infinity ({np.size(finite) - finite.sum()} values; the "
             f"first in window {sample}, channel {chan}, time {time}). Drop or repair bad "
             "segments first (e.g. epochs.drop_bad, interpolation)."
         )
     return EEGData(data, eeg.sfreq, eeg.ch_names)
+
+
+def check_labels(y: Any, n_samples: int) -> np.ndarray:
+    """Class labels for ``n_samples`` windows, as a 1D array.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Labels of any type.
+    n_samples : int
+        The number of windows they label.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is None, has missing labels (None), is not a classification target, or
+        has another length.
+    """
+    if y is None:
+        raise ValueError(
+            "EEGM2Classifier requires y to be passed, but the target y is None; use "
+            "EEGM2Pretrainer for training without labels."
+        )
+    y = column_or_1d(y, warn=True)
+    if y.dtype.kind == "O":
+        missing = np.flatnonzero([label is None for label in y])
+        if len(missing):
+            raise ValueError(
+                f"y has {len(missing)} missing labels (None), the first at position "
+                f"{missing[0]}; drop those windows or label them."
+            )
+    check_classification_targets(y)
+    if len(y) != n_samples:
+        raise ValueError(f"X has {n_samples} windows but y has {len(y)} labels.")
+    return y
+
+
+def check_min_length(shape: InputShape, depth: int, what: str) -> None:
+    """Refuse windows shorter than ``2 ** depth`` time points (one halving per level).
+
+    Parameters
+    ----------
+    shape : InputShape
+        The windows.
+    depth : int
+        Pooling levels of the network (``len(widths)``).
+    what : str
+        What the windows are, for the message ("X", "the dataset's windows").
+    """
+    if shape.n_times < 2**depth:
+        raise ValueError(
+            f"EEGM2 needs at least {2**depth} time points per window (2**{depth} for {depth} "
+            f"pooling levels); {what} has {shape.n_times} (n_features = "
+            f"{shape.n_chans * shape.n_times} with {shape.n_chans} channels). Use longer "
+            "windows, or fewer levels in widths."
+        )
+
+
+def check_same_input(
+    found: InputShape, expected: InputShape, *, source: str, any_length: bool
+) -> None:
+    """Refuse windows that differ from ``expected`` in channels, order, rate or length.
+
+    Parameters
+    ----------
+    found : InputShape
+        The windows given.
+    expected : InputShape
+        What ``source`` was fitted on.
+    source : str
+        What was fitted, for the messages ("EEGM2Pretrainer", "the pretrained network").
+    any_length : bool
+        Whether ``source`` takes windows of any length.
+    """
+    if found.n_chans != expected.n_chans:
+        raise ValueError(
+            f"X has {found.n_chans} channels, but {source} was fitted on {expected.n_chans}. "
+            "Pass the same channels, in the same order."
+        )
+    if found.ch_names is not None and expected.ch_names is not None:
+        if found.ch_names != expected.ch_names:
+            raise ValueError(
+                f"X has channels {found.ch_names}, but {source} was fitted on "
+                f"{expected.ch_names}; reorder them with epochs.reorder_channels(...)."
+            )
+    if found.sfreq is not None and expected.sfreq is not None and found.sfreq != expected.sfreq:
+        raise ValueError(
+            f"X is sampled at {found.sfreq} Hz, but {source} was fitted at {expected.sfreq} "
+            f"Hz; resample first (epochs.resample({expected.sfreq}))."
+        )
+    if found.n_times != expected.n_times and not any_length:
+        raise ValueError(
+            f"X has {found.n_chans * found.n_times} features, but {source} is expecting "
+            f"{expected.n_chans * expected.n_times} features as input: windows of "
+            f"{found.n_times} time points, but fit saw {expected.n_times}. Cut windows of "
+            "that length."
+        )
+
+
+def amplitude(X: np.ndarray | Dataset) -> float:
+    """The 95th percentile of ``|x|`` over at most 100 windows spread evenly over ``X``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_chans, n_times), or Dataset of windows
+
+    Returns
+    -------
+    float
+    """
+    if isinstance(X, np.ndarray):
+        sample = X[_spread(len(X), AMPLITUDE_SAMPLE)]
+    else:
+        sample = sample_windows(X, AMPLITUDE_SAMPLE)
+    return float(np.percentile(np.abs(sample), 95))
+
+
+def check_amplitude(X: np.ndarray, fitted: float, *, source: str) -> None:
+    """Warn when windows are orders of magnitude larger or smaller than in ``fit``.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_chans, n_times)
+        The windows given (at most 100 of them are measured).
+    fitted : float
+        :func:`amplitude` of the training windows.
+    source : str
+        The estimator, for the message.
+    """
+    found = amplitude(X)
+    if not fitted or not found:
+        return  # flat windows: no ratio to judge
+    ratio = found / fitted
+    if 1 / AMPLITUDE_TOLERANCE <= ratio <= AMPLITUDE_TOLERANCE:
+        return
+    warnings.warn(
+        f"X's amplitude (95th percentile of |x|: {found:.3g}) is {ratio:.3g} times what "
+        f"{source} saw in fit ({fitted:.3g}): other units? MNE Epochs are read in microvolts, "
+        "while epochs.get_data() returns volts (use get_data(units='uV')).",
+        AmplitudeWarning,
+        stacklevel=3,
+    )
+
+
+def window_array(item: Any) -> np.ndarray:
+    """One item of a window dataset as a float32 array (the first element of a tuple)."""
+    if isinstance(item, (tuple, list)):
+        item = item[0]
+    if isinstance(item, torch.Tensor):
+        item = item.detach().cpu().float().numpy()
+    return np.asarray(item, dtype=np.float32)
+
+
+def sample_windows(windows: Dataset, n: int) -> np.ndarray:
+    """Up to ``n`` windows spread evenly over a dataset, stacked.
+
+    Parameters
+    ----------
+    windows : Dataset
+        Map-style dataset of windows (see :func:`window_array`).
+    n : int
+        How many windows at most.
+
+    Returns
+    -------
+    ndarray of float32, shape (min(n, len(windows)), n_chans, n_times)
+    """
+    picked = _spread(len(windows), n)  # type: ignore[arg-type]
+    return np.stack([window_array(windows[int(i)]) for i in picked])
+
+
+def _spread(length: int, n: int) -> np.ndarray:
+    """Up to ``n`` indices spread evenly over ``range(length)``."""
+    return np.unique(np.linspace(0, length - 1, min(length, n)).astype(np.int64))
+
+
+def describe_stream(windows: Dataset) -> InputShape:
+    """Check a dataset of windows and describe them from its first window.
+
+    Parameters
+    ----------
+    windows : Dataset
+        Map-style dataset whose items are windows (n_chans, n_times), or tuples starting
+        with one; an ``sfreq`` and a ``ch_names`` attribute are read where present.
+
+    Returns
+    -------
+    InputShape
+    """
+    try:
+        n = len(windows)  # type: ignore[arg-type]
+    except TypeError:
+        raise TypeError(
+            f"The dataset {type(windows).__name__} has no length; pass a map-style "
+            "torch.utils.data.Dataset (with __len__ and __getitem__)."
+        ) from None
+    if n == 0:
+        raise ValueError("The dataset holds no window.")
+    first = window_array(windows[0])
+    if first.ndim != 2:
+        raise ValueError(
+            f"The dataset's windows have shape {first.shape}; they must be "
+            "(n_chans, n_times) arrays or tensors, or tuples starting with one."
+        )
+    n_chans, n_times = first.shape
+    sfreq = getattr(windows, "sfreq", None)
+    ch_names = getattr(windows, "ch_names", None)
+    return InputShape(
+        n_chans,
+        n_times,
+        None if sfreq is None else float(sfreq),
+        None if ch_names is None else list(ch_names),
+    )
+
+
+def check_window(window: np.ndarray, index: int) -> None:
+    """Refuse a dataset's window that is not (n_chans, n_times) or holds NaN or infinity."""
+    if window.ndim != 2:
+        raise ValueError(
+            f"Window {index} has shape {window.shape}; the dataset must yield windows of "
+            "shape (n_chans, n_times)."
+        )
+    # One sum per window: NaN or inf anywhere makes it non-finite, at the cost of a read.
+    if not np.isfinite(window.sum(dtype=np.float64)):
+        raise ValueError(
+            f"Window {index} contains NaN or infinity; drop or repair bad segments of the "
+            "recordings first."
+        )
 
 
 def _is_recording(item: Any) -> bool:

@@ -41,6 +41,14 @@ def test_cross_subject_study_on_real_eeg(eegmat_path, tmp_path):
     assert "| EEGM2 (Fine) |" in table and "GroupKFold" in table
 
 
+def test_two_subjects_two_folds_pretrain_without_a_validation_split(eegmat_path):
+    """Fault 12: with one training subject there is no valid_loss, and the log raised KeyError."""
+    lines: list[str] = []
+    results = run_eegmat(eegmat_path, config=TINY, n_folds=2, subjects=[0, 1], log=lines.append)
+    assert results["n_subjects"] == 2 and MODELS <= set(results["summary"])
+    assert sum("best train loss" in line for line in lines) == 2
+
+
 def test_command_line(eegmat_path, tmp_path, capsys):
     assert main(
         ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds", "2",

@@ -21,8 +21,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold, cross_val_score, cross_validate
 from sklearn.pipeline import Pipeline
 
+import sk_eegm2._training
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
-from sk_eegm2._base import EEGM2Estimator
 from sk_eegm2.datasets import load_eegmat
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
@@ -126,14 +126,14 @@ def test_joblib_round_trip_in_a_fresh_cpu_only_process(tmp_path, eegmat_arrays):
 def test_groups_reach_the_validation_split_through_metadata_routing(monkeypatch, eegmat_arrays):
     X, y, groups = eegmat_arrays
     seen = []
-    original = EEGM2Estimator._validation_indices
+    original = sk_eegm2._training.validation_split
 
-    def spy(self, n, y_, groups_, seed):
-        train, valid = original(self, n, y_, groups_, seed)
+    def spy(n, y_, groups_, fraction, seed):
+        train, valid = original(n, y_, groups_, fraction, seed)
         seen.append((groups_, train, valid))
         return train, valid
 
-    monkeypatch.setattr(EEGM2Estimator, "_validation_indices", spy)
+    monkeypatch.setattr(sk_eegm2._training, "validation_split", spy)
     with sklearn.config_context(enable_metadata_routing=True):
         pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, validation_fraction=0.34)
         pipe = Pipeline(
@@ -282,7 +282,7 @@ def test_frozen_pretrainer_is_reused_in_grid_search(eegmat_arrays, fitted_pretra
     search = GridSearchCV(clf, {"lr": [1e-4, 1e-3]}, cv=GroupKFold(2))
     search.fit(X, y, groups=groups)
     assert search.best_estimator_.pretrained.estimator is fitted_pretrainer
-    assert search.best_estimator_.architecture_["widths"] == (4, 8)
+    assert search.best_estimator_.config_.widths == (4, 8)
 
 
 def test_unfitted_pretrainer_is_pretrained_on_the_training_data(caplog):
@@ -296,7 +296,9 @@ def test_unfitted_pretrainer_is_pretrained_on_the_training_data(caplog):
 
 def test_pretrainer_with_other_channels_is_refused(fitted_pretrainer):
     X, y = toy_data(n_chans=3)
-    with pytest.raises(ValueError, match="19 channels but X has 3"):
+    with pytest.raises(
+        ValueError, match="X has 3 channels, but the pretrained network was fitted on 19"
+    ):
         EEGM2Classifier(pretrained=fitted_pretrainer).fit(X, y)
 
 
@@ -353,14 +355,14 @@ def test_save_and_load_pretrained_pretrainer(tmp_path):
     folder = pretrainer.save_pretrained(tmp_path / "pre")
     assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((folder / "config.json").read_text())
-    assert config["params"]["widths"] == [4, 8] and config["fitted"]["n_chans_"] == 3
+    assert config["params"]["widths"] == {"tuple": [4, 8]} and config["fitted"]["n_chans_"] == 3
     loaded = EEGM2Pretrainer.from_pretrained(folder)
     np.testing.assert_array_equal(loaded.transform(X), pretrainer.transform(X))
     assert loaded.get_params() == {**pretrainer.get_params(), "device": "auto"}
     clf = EEGM2Classifier(pretrained=str(folder), max_epochs=1, random_state=0).fit(
         X, X[:, 0, 0] > 0
     )
-    assert clf.architecture_["scaling"] == "global"
+    assert clf.scaling_ == "global"
 
 
 @pytest.mark.parametrize("mode", ["fine", "light"])
@@ -384,3 +386,22 @@ def test_corrupted_or_missing_files_give_clear_errors(tmp_path):
         EEGM2Classifier.from_pretrained(folder)
     with pytest.raises(FileNotFoundError, match="save_pretrained"):
         EEGM2Pretrainer.from_pretrained(tmp_path / "nowhere")
+
+
+# ------------------------------------------------------------- early stopping with groups
+def test_held_out_groups_hold_every_class_where_the_groups_allow():
+    """Fault 9: with one class per group, held-out groups were often of one class."""
+    groups = np.repeat(np.arange(8), 6)  # e.g. 8 recordings of 6 windows, one class each
+    y = np.repeat(np.arange(8) % 2, 6)
+    for seed in range(20):
+        train, valid = sk_eegm2._training.validation_split(len(y), y, groups, 0.25, seed)
+        assert set(y[valid]) == {0, 1}
+        assert not set(groups[train]) & set(groups[valid])
+
+
+def test_held_out_groups_that_cannot_hold_every_class_warn():
+    groups = np.repeat(np.arange(4), 6)
+    y = np.repeat([0, 0, 0, 1], 6)  # class 1 in one group only
+    X, _ = toy_data(n=24)
+    with pytest.warns(UserWarning, match="lack the classes"):
+        EEGM2Classifier(**TINY, max_epochs=1, validation_fraction=0.25).fit(X, y, groups=groups)

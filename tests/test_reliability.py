@@ -11,9 +11,11 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import GridSearchCV, cross_validate
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.callbacks import NonFiniteLossError, TrainingCheckpoint
+from sk_eegm2.classifier import ClassifierNet
 from sk_eegm2.pretrainer import ReconstructionNet
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
@@ -107,21 +109,51 @@ def test_a_crash_while_writing_leaves_the_last_checkpoint_intact(tmp_path, monke
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 
-def test_ctrl_c_stops_cleanly_and_leaves_a_usable_estimator(monkeypatch):
-    run_epoch = ReconstructionNet.run_single_epoch
-    calls = []
+def interrupt_in_epoch(monkeypatch, net_class, epoch):
+    """Make training of ``net_class`` raise KeyboardInterrupt in its ``epoch``-th epoch."""
+    run_epoch = net_class.run_single_epoch
+    epochs = []
 
-    def interrupt_in_epoch_3(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) == 5:  # epochs alternate train and valid passes: epoch 3's training
-            raise KeyboardInterrupt
-        return run_epoch(self, *args, **kwargs)
+    def interrupting(self, iterator, training, *args, **kwargs):
+        if training:
+            epochs.append(1)
+            if len(epochs) == epoch:
+                raise KeyboardInterrupt
+        return run_epoch(self, iterator, training, *args, **kwargs)
 
-    monkeypatch.setattr(ReconstructionNet, "run_single_epoch", interrupt_in_epoch_3)
-    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=10, random_state=0).fit(data())
+    monkeypatch.setattr(net_class, "run_single_epoch", interrupting)
+
+
+def test_ctrl_c_stops_training_and_leaves_a_usable_estimator(monkeypatch):
+    interrupt_in_epoch(monkeypatch, ReconstructionNet, 3)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=10, random_state=0)
+    with pytest.raises(KeyboardInterrupt, match="last complete epoch"):
+        pretrainer.fit(data())
     assert len(pretrainer.history_[:, "valid_loss"]) == 2  # two complete epochs
     features = pretrainer.transform(data())
     assert np.isfinite(features).all()
+
+
+def test_ctrl_c_while_a_classifier_pretrains_leaves_the_classifier_unfitted(monkeypatch):
+    interrupt_in_epoch(monkeypatch, ReconstructionNet, 2)
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(pretrained=EEGM2Pretrainer(**TINY, max_epochs=3), max_epochs=1)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert not [name for name in vars(clf) if name.endswith("_")]
+
+
+@pytest.mark.parametrize("search", ["cross_validate", "grid_search"])
+def test_ctrl_c_stops_a_whole_cross_validation_or_search(monkeypatch, search):
+    """Fault 1: skorch swallowed Ctrl-C, so only the fold stopped and the run went on."""
+    interrupt_in_epoch(monkeypatch, ClassifierNet, 1)
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(**TINY, max_epochs=2, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        if search == "cross_validate":
+            cross_validate(clf, X, y, cv=3)
+        else:
+            GridSearchCV(clf, {"lr": [1e-4, 1e-3]}, cv=2).fit(X, y)
 
 
 @pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
@@ -181,3 +213,108 @@ def test_transforming_20000_windows_keeps_memory_bounded_by_the_batch():
     # A batch of 32 windows needs a few MB of activations; converting or scaling the whole
     # input at once would add another 186 MB, and running it as one batch many GB.
     assert growth_mb < 0.3 * input_mb, (growth_mb, input_mb)
+
+
+def test_early_stopping_is_no_interruption():
+    """skorch's early stopping raises KeyboardInterrupt inside; fit must end normally."""
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(**TINY, lr=1e-9, patience=1, max_epochs=20, random_state=0).fit(X, y)
+    assert len(clf.history_) < 20
+
+
+# ------------------------------------------------------------ checkpoints tied to their run
+def test_resume_refuses_a_checkpoint_of_other_data_or_settings(tmp_path):
+    """Fault 2: a checkpoint resumed whatever data and settings it came from."""
+    settings = {**TINY, "max_epochs": 2, "random_state": 0, "checkpoint_dir": str(tmp_path)}
+    EEGM2Pretrainer(**settings).fit(data())
+    other_data = data() + 1.0
+    with pytest.raises(ValueError, match="another run"):
+        EEGM2Pretrainer(**settings, resume=True).fit(other_data)
+    with pytest.raises(ValueError, match="another run"):
+        EEGM2Pretrainer(**{**settings, "lr": 1e-3}, resume=True).fit(data())
+    # What changes no result (verbosity, the folder's spelling) still resumes.
+    resumed = EEGM2Pretrainer(**settings, resume=True, verbose=0).fit(data())
+    assert len(resumed.history_) == 2
+
+
+def test_cross_validation_with_one_checkpoint_dir_does_not_share_networks(tmp_path):
+    """Fault 2: every fold resumed fold 1's network, trained on other folds' test windows."""
+    X, y = data(48), np.arange(48) % 2
+    clf = EEGM2Classifier(
+        **TINY, max_epochs=1, random_state=0, checkpoint_dir=str(tmp_path), resume=True
+    )
+    with pytest.raises(ValueError, match="one per fold"):
+        cross_validate(clf, X, y, cv=2, error_score="raise")
+
+
+def test_two_writers_in_one_checkpoint_dir_do_not_collide(tmp_path, monkeypatch):
+    """Faults 2 and 10: a shared temporary name made the second writer's rename fail."""
+    save, nets = torch.save, []
+    write_epoch = TrainingCheckpoint.on_epoch_end
+
+    def remember_net(self, net, **kwargs):
+        nets.append(net)
+        write_epoch(self, net, **kwargs)
+
+    def save_while_another_process_saves(obj, handle, *args, **kwargs):
+        save(obj, handle, *args, **kwargs)
+        if len(nets) == 1:  # the other writer starts and ends while this one writes
+            nets.append(None)
+            write_epoch(TrainingCheckpoint(tmp_path), nets[0])
+
+    monkeypatch.setattr(TrainingCheckpoint, "on_epoch_end", remember_net)
+    monkeypatch.setattr(torch, "save", save_while_another_process_saves)
+    EEGM2Pretrainer(**TINY, max_epochs=1, checkpoint_dir=str(tmp_path)).fit(data())
+    assert (tmp_path / "checkpoint.pt").exists()
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_training(tmp_path, monkeypatch):
+    path = tmp_path / "file"
+    path.write_text("not a folder")
+    monkeypatch.setattr(ReconstructionNet, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="is a file"):
+        EEGM2Pretrainer(**TINY, max_epochs=1, checkpoint_dir=str(path)).fit(data())
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anywhere")
+def test_an_unwritable_checkpoint_dir_is_refused_before_training(tmp_path, monkeypatch):
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    monkeypatch.setattr(ReconstructionNet, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="cannot hold checkpoints"):
+        EEGM2Pretrainer(**TINY, max_epochs=1, checkpoint_dir=str(folder)).fit(data())
+
+
+def test_the_cuda_random_state_is_checkpointed_and_restored(tmp_path, monkeypatch):
+    """Fault 11: only the CPU random state was saved, so CUDA dropout would not resume."""
+    net = EEGM2Pretrainer(**TINY, max_epochs=1).fit(data()).net_
+    cuda_state = [torch.arange(16, dtype=torch.uint8)]
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: cuda_state)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+    checkpoint = TrainingCheckpoint(tmp_path / "cuda", resume=True)
+    checkpoint.on_epoch_end(net)
+    saved = torch.load(checkpoint.path, weights_only=True)
+    assert torch.equal(saved["cuda_rng"][0], cuda_state[0])
+    checkpoint.on_train_begin(net)
+    assert len(restored) == 1 and torch.equal(restored[0][0], cuda_state[0])
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_resume_on_cuda_equals_an_uninterrupted_run(tmp_path, monkeypatch):
+    """Dropout of the light head draws from CUDA's random state, which resuming restores."""
+    X, y = data(48), np.arange(48) % 2
+    settings = {**TINY, "mode": "light", "max_epochs": 4, "patience": None, "random_state": 0,
+                "device": "cuda", "checkpoint_dir": str(tmp_path)}  # fmt: skip
+    uninterrupted = EEGM2Classifier(**{**settings, "checkpoint_dir": None}).fit(X, y)
+    with monkeypatch.context() as patch:
+        interrupt_in_epoch(patch, ClassifierNet, 3)
+        with pytest.raises(KeyboardInterrupt):
+            EEGM2Classifier(**settings).fit(X, y)
+    resumed = EEGM2Classifier(**settings, resume=True).fit(X, y)
+    for key, value in weights(uninterrupted).items():
+        assert torch.equal(value, weights(resumed)[key]), key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import mne
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
-from sk_eegm2.validation import check_eeg
+from sk_eegm2.validation import AmplitudeWarning, check_eeg
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
 GOOD = np.random.default_rng(0).standard_normal((12, 2, 16)).astype(np.float32)
@@ -139,6 +141,86 @@ def test_fewer_samples_than_one_batch_still_train():
     pretrainer.fit(GOOD[:5])
     assert len(pretrainer.history_) == 2  # both epochs ran on the one partial batch
     assert pretrainer.history_[-1]["train_batch_count"] == 1
+
+
+def epochs_named(names, sfreq=100.0, n_epochs=12, scale=1e-5, seed=1):
+    """Epochs of EEG channels ``names``, in volts (MNE's unit)."""
+    info = mne.create_info(list(names), sfreq, "eeg")
+    data = np.random.default_rng(seed).standard_normal((n_epochs, len(names), 32)) * scale
+    return mne.EpochsArray(data, info, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def named_pretrainer():
+    """A pretrainer fitted on Epochs with channels Fz, Cz, Pz at 100 Hz."""
+    return EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(
+        epochs_named(["Fz", "Cz", "Pz"])
+    )
+
+
+def test_a_classifier_on_a_pretrainer_checks_channel_names_order_and_rate(named_pretrainer):
+    """Fault 5: only the channel count was compared; other orders and rates were fine-tuned."""
+    y = np.arange(12) % 2
+    classifier = EEGM2Classifier(pretrained=named_pretrainer, max_epochs=1)
+    with pytest.raises(ValueError, match="reorder"):
+        classifier.fit(epochs_named(["Cz", "Fz", "Pz"]), y)
+    with pytest.raises(ValueError, match="resample"):
+        classifier.fit(epochs_named(["Fz", "Cz", "Pz"], sfreq=256.0), y)
+    classifier.fit(epochs_named(["Fz", "Cz", "Pz"]), y)  # the same channels and rate: fine
+
+
+def test_input_in_other_units_than_in_fit_warns(named_pretrainer):
+    """Fault 6: Epochs (microvolts) at fit, epochs.get_data() (volts) later: no word."""
+    epochs = epochs_named(["Fz", "Cz", "Pz"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AmplitudeWarning)
+        named_pretrainer.transform(epochs)  # the same units: silent
+        named_pretrainer.transform(epochs.get_data(units="uV"))
+    with pytest.warns(AmplitudeWarning, match="other units"):
+        named_pretrainer.transform(epochs.get_data())  # volts
+    classifier = EEGM2Classifier(**TINY, max_epochs=1, scaling="global").fit(
+        epochs, np.arange(12) % 2
+    )
+    with pytest.warns(AmplitudeWarning, match="get_data"):
+        classifier.predict_proba(epochs.get_data())
+
+
+def test_channels_marked_bad_are_refused_not_dropped():
+    """Fault 10: bad channels were dropped silently; later "19 channels, fitted on 18"."""
+    epochs = epochs_named(["Fz", "Cz", "Pz"])
+    epochs.info["bads"] = ["Cz"]
+    with pytest.raises(ValueError, match=r"info\['bads'\].*interpolate_bads"):
+        check_eeg(epochs)
+
+
+def test_bfloat16_tensors_are_read():
+    """Fault 10: bfloat16 tensors failed with "unsupported ScalarType"."""
+    tensor = torch.from_numpy(GOOD).to(torch.bfloat16)
+    np.testing.assert_array_equal(check_eeg(tensor).X, tensor.float().numpy())
+
+
+def test_values_beyond_float32_are_not_called_nan():
+    """Fault 10: float64 beyond the float32 range was reported as NaN or infinity."""
+    X = GOOD.astype(np.float64)
+    X[1, 0, 2] = 1e300
+    with pytest.raises(ValueError, match="beyond the float32 range"):
+        check_eeg(X)
+
+
+def test_missing_labels_and_unknown_class_weights_get_clear_errors():
+    """Fault 10: y with None, and class_weight naming a label not in y."""
+    y = np.array([0, 1] * 5 + [None, 1], dtype=object)
+    with pytest.raises(ValueError, match=r"missing labels.*position 10"):
+        EEGM2Classifier(**TINY).fit(GOOD, y)
+    with pytest.raises(ValueError, match=r"class_weight has weights for \[5\]"):
+        EEGM2Classifier(**TINY, class_weight={0: 1.0, 5: 2.0}).fit(GOOD, LABELS)
+
+
+def test_the_too_short_message_does_not_call_3d_input_2d():
+    """Fault 10: "n_features = 3 for 2D input" for 3D input."""
+    with pytest.raises(ValueError, match="at least 4 time points") as error:
+        EEGM2Pretrainer(**TINY).fit(GOOD[..., :3])
+    assert "2D" not in str(error.value) and "n_features = 6 with 2 channels" in str(error.value)
 
 
 # ------------------------------------------------------------------ property-based tests

@@ -1,5 +1,6 @@
 """The EEGM2 network in PyTorch; knows nothing of scikit-learn."""
 
+from .config import PRESETS, EEGM2Config
 from .eegm2 import EEGM2, MambaBlock
 from .embedding import MultiBranchEmbedding
 from .heads import STATISTICS, FineTuneNetwork, LightHead, summary_statistics
@@ -9,7 +10,9 @@ from .ssd import ssd_scan
 
 __all__ = [
     "EEGM2",
+    "PRESETS",
     "STATISTICS",
+    "EEGM2Config",
     "FineTuneNetwork",
     "LightHead",
     "Mamba2",

@@ -15,10 +15,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from .config import EEGM2Config
 from .embedding import MultiBranchEmbedding
 from .mamba2 import Backend, Mamba2
 
 FeatureLayer = Literal["pool", "bottleneck"]
+_PAPER = EEGM2Config()
 
 
 class MambaBlock(nn.Module):
@@ -95,14 +97,13 @@ class EEGM2(nn.Module):
     ----------
     n_chans : int
         EEG channels C (input and output).
-    widths : tuple of int
-        Width of each encoder level; the depth is ``len(widths)`` (3 in the paper).
-    d_state, d_conv, expand, headdim, chunk_size : int
-        Mamba-2 settings (EEGM2: 16, 2, 8, 64, 256).
+    widths, d_state, d_conv, expand, headdim, bidirectional
+        The architecture; see :class:`~sk_eegm2.nn.EEGM2Config`, whose defaults (the
+        paper's) these are. :meth:`from_config` builds a network from one.
+    chunk_size : int
+        Mamba-2 chunk length of the SSD scan (speed and memory only, not results).
     kernel_sizes : tuple of int
         Branch kernels of the input embedding.
-    bidirectional : bool
-        Weight-tied time-reversed pass in every Mamba-2 layer (see :class:`Mamba2`).
     backend : {"auto", "torch", "mamba_ssm"}
         Mamba-2 backend (see :class:`Mamba2`).
     checkpointing : bool
@@ -114,14 +115,14 @@ class EEGM2(nn.Module):
     def __init__(
         self,
         n_chans: int,
-        widths: tuple[int, ...] = (64, 128, 256),
-        d_state: int = 16,
-        d_conv: int = 2,
-        expand: int = 8,
-        headdim: int = 64,
+        widths: tuple[int, ...] = _PAPER.widths,
+        d_state: int = _PAPER.d_state,
+        d_conv: int = _PAPER.d_conv,
+        expand: int = _PAPER.expand,
+        headdim: int = _PAPER.headdim,
         chunk_size: int = 256,
         kernel_sizes: tuple[int, ...] = (1, 3, 7),
-        bidirectional: bool = False,
+        bidirectional: bool = _PAPER.bidirectional,
         backend: Backend = "auto",
         checkpointing: bool = False,
     ) -> None:
@@ -162,6 +163,35 @@ class EEGM2(nn.Module):
             if level > 1:  # the top decoder level has no Mamba block
                 self.add_module(f"decodeMamba{level}", MambaBlock(w[level - 1], **mamba))
         self.onput_embedding = nn.Conv1d(w[0], n_chans, 1)
+
+    @classmethod
+    def from_config(cls, n_chans: int, config: EEGM2Config, **compute: Any) -> EEGM2:
+        """The network of architecture ``config`` for ``n_chans`` channels.
+
+        Parameters
+        ----------
+        n_chans : int
+            EEG channels C.
+        config : EEGM2Config
+            The architecture.
+        **compute
+            Settings that do not change results: ``chunk_size``, ``backend``,
+            ``checkpointing``.
+
+        Returns
+        -------
+        EEGM2
+        """
+        return cls(
+            n_chans,
+            widths=config.widths,
+            d_state=config.d_state,
+            d_conv=config.d_conv,
+            expand=config.expand,
+            headdim=config.headdim,
+            bidirectional=config.bidirectional,
+            **compute,
+        )
 
     @property
     def min_times(self) -> int:

@@ -1,0 +1,422 @@
+"""Training: seeds, device, validation split, the skorch loop with its callbacks, resuming.
+
+Functions here take what they need as arguments; :func:`fit_net` reads the estimator's
+training parameters (``max_epochs``, ``lr``, ``batch_size``, ``patience``,
+``checkpoint_dir``, ``resume``, ``device``, ``verbose``) and sets ``net_``, ``history_``
+and ``device_`` on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.model_selection import (
+    GroupShuffleSplit,
+    ShuffleSplit,
+    StratifiedGroupKFold,
+    StratifiedShuffleSplit,
+)
+from sklearn.utils import check_random_state
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
+from torch.utils.data import Sampler, Subset
+
+from .callbacks import NonFiniteLossError, StopOnNonFiniteLoss, TrainingCheckpoint
+from .distributed import broadcast_seed, unwrap
+from .scaling import TrainingWindows
+from .streaming import RecordingWindows
+from .validation import sample_windows
+
+#: Parameters that change neither the trained network nor its data: a checkpoint written
+#: under other values of these resumes.
+NOT_FINGERPRINTED = frozenset(
+    {"checkpoint_dir", "resume", "verbose", "device", "num_workers", "distributed", "backend",
+     "chunk_size"}
+)  # fmt: skip
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped training; the estimator holds the network of the last complete epoch."""
+
+
+class InterruptFlagMixin(NeuralNet):
+    """Records a Ctrl-C in training, which skorch's ``partial_fit`` swallows.
+
+    skorch ends training quietly on KeyboardInterrupt, so that a notebook keeps its model;
+    inside ``cross_validate`` or ``GridSearchCV`` that would score a truncated model and go
+    on. The estimator reads ``interrupted_`` after training and raises again. skorch's
+    early stopping ends training by raising KeyboardInterrupt too: that one is no Ctrl-C.
+    """
+
+    interrupted_ = False
+
+    def fit_loop(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = not any(
+                isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
+                for _, callback in self.callbacks_
+            )
+            raise
+
+
+# ------------------------------------------------------------------ randomness and device
+def draw_seed(random_state: Any, accelerator: Any = None) -> int:
+    """One seed from ``random_state``; distributed: process 0's, even for None."""
+    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    return seed if accelerator is None else broadcast_seed(accelerator, seed)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch (initialisation, shuffling, dropout); the caller's RNG state is restored."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def resolve_device(device: str) -> str:
+    """The device ``device`` names ("auto": CUDA when available, else the CPU)."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r}, but CUDA is not available here; use device='auto' or 'cpu'."
+        )
+    return str(device)
+
+
+class ShuffleSampler(Sampler[int]):
+    """A new random order of ``range(n)`` each epoch, drawn from torch's global generator.
+
+    It yields exactly what ``DataLoader(shuffle=True)`` (a :class:`~torch.utils.data.
+    RandomSampler` without a generator) yields from the same global random state, so seeded
+    runs keep their results. Unlike it, it has no ``generator`` attribute, which Accelerate
+    would otherwise replace by one of its own in distributed runs, drawing another order than
+    a single process; and it converts the order to Python integers a block at a time rather
+    than all at once (36 bytes per window less for corpora of millions of windows).
+
+    Parameters
+    ----------
+    n : int
+        Dataset length.
+    """
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        seed = int(torch.empty((), dtype=torch.int64).random_().item())
+        generator = torch.Generator()
+        generator.manual_seed(seed)
+        order = torch.randperm(self.n, generator=generator)
+        for block in order.split(1 << 16):
+            yield from block.tolist()
+
+
+# --------------------------------------------------------------------- validation split
+def validation_split(
+    n: int, y: np.ndarray | None, groups: Any, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Train and validation indices; with groups, whole groups (subjects) are held out.
+
+    With labels and groups, the held-out groups are chosen so that, where the groups allow
+    it, they hold every class (early stopping on one class says little); a warning says
+    when they cannot.
+    """
+    if not fraction or n < 2 or round(n * fraction) < 1:
+        return np.arange(n), None  # nothing to hold out
+    if groups is not None:
+        groups = np.asarray(groups)
+        if len(groups) != n:
+            raise ValueError(f"groups has {len(groups)} entries for {n} samples.")
+        n_groups = len(np.unique(groups))
+        if n_groups < 2:
+            return np.arange(n), None  # one subject: nothing to hold out
+        if y is not None:
+            return _stratified_group_split(y, groups, n_groups, fraction, seed)
+        splitter: Any = GroupShuffleSplit(1, test_size=fraction, random_state=seed)
+    elif y is not None and _can_stratify(y, fraction):
+        splitter = StratifiedShuffleSplit(1, test_size=fraction, random_state=seed)
+    else:
+        splitter = ShuffleSplit(1, test_size=fraction, random_state=seed)
+    train, valid = next(splitter.split(np.zeros(n), y, groups))
+    return train, valid
+
+
+def _stratified_group_split(
+    y: np.ndarray, groups: np.ndarray, n_groups: int, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    n_splits = min(n_groups, max(2, round(1 / fraction)))
+    splitter = StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # "least populated class": judged below, on the result
+        warnings.simplefilter("ignore", UserWarning)
+        train, valid = next(splitter.split(np.zeros(len(y)), y, groups))
+    missing = sorted(set(np.unique(y)) - set(np.unique(y[valid])), key=str)
+    if missing:
+        warnings.warn(
+            f"The groups held out for early stopping lack the classes {missing}: no split "
+            "of these groups holds every class on both sides (a class in one group only?). "
+            "Early stopping then watches the other classes; pass groups with every class in "
+            "several of them, or validation_fraction=0.",
+            UserWarning,
+            stacklevel=4,
+        )
+    return train, valid
+
+
+def _can_stratify(y: np.ndarray, fraction: float) -> bool:
+    """Whether every class can appear on both sides of a stratified split."""
+    _, counts = np.unique(y, return_counts=True)
+    n_valid = round(len(y) * fraction)
+    return counts.min() >= 2 and len(counts) <= min(n_valid, len(y) - n_valid)
+
+
+def split_arrays(
+    X: np.ndarray, y: np.ndarray | None, groups: Any, fraction: float, seed: int
+) -> tuple[tuple[np.ndarray, np.ndarray | None], Dataset | None]:
+    """``(X_train, y_train)`` and the validation dataset (None without validation)."""
+    train, valid = validation_split(len(X), y, groups, fraction, seed)
+    y_train = None if y is None else y[train]
+    if valid is None:
+        return (X[train], y_train), None
+    return (X[train], y_train), Dataset(X[valid], None if y is None else y[valid])
+
+
+def split_stream(
+    windows: torch.utils.data.Dataset,
+    groups: Any,
+    fraction: float,
+    seed: int,
+    scaling: str | None,
+    scale: float,
+) -> tuple[tuple[TrainingWindows, None], TrainingWindows | None]:
+    """Training and validation windows of a dataset, scaled as the network wants them.
+
+    Whole recordings (whole groups of recordings, with ``groups``) of a
+    :class:`~sk_eegm2.streaming.RecordingWindows` are held out; other datasets are split by
+    window.
+    """
+    parts: list[torch.utils.data.Dataset | None]
+    if isinstance(windows, RecordingWindows):
+        if groups is not None and len(groups) != windows.n_recordings:
+            raise ValueError(
+                f"groups has {len(groups)} entries; with recordings it needs one per "
+                f"recording ({windows.n_recordings}), e.g. the subject of each."
+            )
+        # Recordings shorter than a window would leave a split without windows.
+        usable = np.flatnonzero(windows.window_counts)
+        groups = None if groups is None else np.asarray(groups)[usable]
+        train, valid = validation_split(len(usable), None, groups, fraction, seed)
+        parts = [None if part is None else windows.select(usable[part]) for part in (train, valid)]
+    else:
+        n = len(windows)  # type: ignore[arg-type]
+        train, valid = validation_split(n, None, groups, fraction, seed)
+        parts = [
+            None if part is None else Subset(windows, part.tolist()) for part in (train, valid)
+        ]
+    train_part, valid_part = (
+        None if part is None else TrainingWindows(part, scaling, scale) for part in parts
+    )
+    assert train_part is not None
+    return (train_part, None), valid_part
+
+
+# -------------------------------------------------------------------------- checkpoints
+def check_checkpoint_dir(directory: str | os.PathLike[str]) -> None:
+    """Create ``directory`` if needed and make sure checkpoints can be written there."""
+    path = Path(directory)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"checkpoint_dir={str(directory)!r} is a file, not a folder.")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"checkpoint_dir={str(directory)!r} cannot hold checkpoints: {error}."
+        ) from error
+
+
+def fingerprint(settings: dict[str, Any], module: torch.nn.Module, *data: Any) -> str:
+    """A digest of what decides a training run: settings, initial weights and data.
+
+    Parameters
+    ----------
+    settings : dict
+        The estimator's parameters; those in :data:`NOT_FINGERPRINTED` are left out.
+    module : torch.nn.Module
+        The network before training (its initialisation, or the pretrained weights).
+    *data
+        Arrays, skorch Datasets, PyTorch datasets (a sample of 8 windows) or None.
+
+    Returns
+    -------
+    str
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    kept = {
+        name: type(value).__name__ if isinstance(value, np.random.RandomState) else repr(value)
+        for name, value in sorted(settings.items())
+        if name not in NOT_FINGERPRINTED
+    }
+    digest.update(repr(kept).encode())
+    for name, tensor in module.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    for part in data:
+        _digest_data(digest, part)
+    return digest.hexdigest()
+
+
+def _digest_data(digest: Any, data: Any) -> None:
+    if data is None:
+        digest.update(b"none")
+    elif isinstance(data, np.ndarray):
+        digest.update(f"{data.shape}{data.dtype}".encode())
+        digest.update(np.ascontiguousarray(data).view(np.uint8).data)
+    elif isinstance(data, Dataset):  # skorch's (X, y) dataset
+        _digest_data(digest, data.X)
+        _digest_data(digest, data.y)
+    else:  # windows read from disk: their number and a sample
+        digest.update(str(len(data)).encode())
+        _digest_data(digest, sample_windows(data, 8))
+
+
+# ----------------------------------------------------------------------------- training
+def fit_net(
+    estimator: Any,
+    net_class: type[NeuralNet],
+    module: torch.nn.Module,
+    train: tuple[Any, np.ndarray | None],
+    valid: torch.utils.data.Dataset | None,
+    *,
+    criterion: Any,
+    optimizer: type[torch.optim.Optimizer],
+    optimizer_params: dict[str, Any],
+    callbacks: list[tuple[str, Callback]],
+    accelerator: Any = None,
+    distributed_class: type[NeuralNet] | None = None,
+    **net_params: Any,
+) -> NeuralNet:
+    """Train ``module`` with skorch: early stopping on ``valid``, clipping, logging.
+
+    ``train`` is ``(X, y)``: arrays, or a dataset of ``(X, y)`` pairs and None. Sets
+    ``net_``, ``history_`` and ``device_`` on ``estimator``, also when training stops early:
+    a non-finite loss raises :class:`~sk_eegm2.callbacks.NonFiniteLossError` and Ctrl-C
+    :class:`TrainingInterrupted` (a KeyboardInterrupt), with the last good weights in
+    ``net_``; both set ``_training_stopped`` on the estimator, whose fit then keeps this
+    state. With ``checkpoint_dir`` every epoch is saved with a :func:`fingerprint` of the
+    run, and ``resume`` continues from a checkpoint of the same run only. With an
+    ``accelerator``, ``distributed_class`` (``net_class`` with
+    :class:`~sk_eegm2.distributed.DistributedMixin`) trains, and ``net_`` is a plain
+    ``net_class`` around the trained network afterwards.
+    """
+    X_train, y_train = train
+    callbacks = [
+        *callbacks,
+        ("clip", GradientNormClipping(1.0)),
+        ("finite_loss", StopOnNonFiniteLoss()),
+    ]
+    if valid is not None:
+        patience = estimator.patience or estimator.max_epochs
+        callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True)))
+    checkpoint = None
+    if estimator.checkpoint_dir is not None:  # last: it saves the state of those before it
+        run = fingerprint(estimator.get_params(deep=False), module, X_train, y_train, valid)
+        checkpoint = TrainingCheckpoint(
+            estimator.checkpoint_dir, resume=estimator.resume, fingerprint=run
+        )
+        callbacks.append(("checkpoint", checkpoint))
+    placement: dict[str, Any]
+    if accelerator is None:
+        device = resolve_device(estimator.device)
+        trainer, placement = net_class, {"device": device}
+    else:  # Accelerate places the network on the process's device
+        assert distributed_class is not None
+        device = str(accelerator.device)
+        trainer = distributed_class
+        placement = {
+            "accelerator": accelerator,
+            "device": None,
+            "unwrap_after_train": False,
+            # The log through Accelerate's print (process 0 only); it ignores verbose.
+            "callbacks__print_log__sink": "auto" if estimator.verbose else _discard,
+        }
+    net = trainer(
+        module,
+        criterion=criterion,
+        optimizer=optimizer,
+        lr=estimator.lr,
+        max_epochs=estimator.max_epochs,
+        batch_size=estimator.batch_size,
+        train_split=None if valid is None else predefined_split(valid),
+        # The order of DataLoader(shuffle=True), also in distributed runs.
+        iterator_train__sampler=ShuffleSampler(len(X_train)),
+        callbacks=callbacks,
+        verbose=estimator.verbose,
+        **placement,
+        **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
+        **net_params,
+    )
+    done = checkpoint.completed_epochs() if checkpoint is not None else 0
+    try:
+        if done:
+            net.initialize()
+            net.partial_fit(X_train, y_train, epochs=max(estimator.max_epochs - done, 0))
+        else:
+            net.fit(X_train, y_train)
+    except NonFiniteLossError:
+        estimator._training_stopped = True
+        raise
+    finally:  # also on a non-finite loss: the net holds the last good weights
+        # Drop what training alone needed: copies of weights, and the held-out windows
+        # (pickles of fitted estimators must not carry training EEG).
+        net.train_split = None
+        for _, callback in net.callbacks_:
+            if isinstance(callback, EarlyStopping):
+                callback.best_model_weights_ = None
+        interrupted = net.interrupted_
+        history = net.history
+        if accelerator is not None:
+            # A plain net, which pickles and runs inference like one trained alone.
+            net = restore_net(net_class, unwrap(net.module_), device)
+            net.history = history
+        estimator.net_ = net
+        estimator.history_ = history
+        estimator.device_ = device
+    if interrupted:
+        estimator._training_stopped = True
+        raise TrainingInterrupted(
+            f"Training was interrupted (Ctrl-C); {type(estimator).__name__} holds the network "
+            "of the last complete epoch."
+        )
+    return net
+
+
+def _discard(*args: Any, **kwargs: Any) -> None:
+    """A log sink that prints nothing."""
+
+
+def restore_net(net_class: type[NeuralNet], module: torch.nn.Module, device: str) -> NeuralNet:
+    """A skorch net around an already trained ``module`` (not copied), ready for inference."""
+    net = net_class(module, criterion=torch.nn.Identity, device=device)
+    net.initialize()
+    return net
