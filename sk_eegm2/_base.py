@@ -48,6 +48,7 @@ from .validation import (
     check_eeg,
     check_min_length,
     check_same_input,
+    declare_rate,
 )
 
 
@@ -125,6 +126,15 @@ presets). None: the preset's.""",
 its 95th percentile of ``|x|`` (the paper's TUAB preprocessing); "global": one such
 percentile over the whole training set; None: as given.""",
     )
+    sfreq: float | None = parameter(
+        None,
+        [POSITIVE, None],
+        "float or None",
+        """Sampling rate in Hz of array inputs, which carry none (MNE Epochs carry theirs, which
+must then agree). Recorded as ``sfreq_`` in ``fit`` and compared at ``transform`` /
+``predict``, and with a pretrained network's, like an Epochs' rate. None: arrays' rate
+unknown, not checked.""",
+    )
     max_epochs: int = parameter(30, [POSITIVE_INT], "int", "Training epochs.")
     batch_size: int = parameter(
         64, [POSITIVE_INT], "int", "Windows per batch, for training and inference."
@@ -173,7 +183,13 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         "int, RandomState or None",
         "Seeds initialisation, shuffling, dropout and the validation split.",
     )
-    verbose: int = parameter(0, ["verbose"], "int", "1 prints a line per epoch (losses, time).")
+    verbose: int = parameter(
+        0,
+        ["verbose"],
+        "int",
+        """0: silent; 1: a line per epoch (losses, time); 2: also a progress bar over each
+epoch's batches (skorch's ProgressBar).""",
+    )
 
     #: The fitted attributes that save_pretrained writes, from_pretrained checks against
     #: these constraints and restores, and pickling moves to the CPU (networks).
@@ -245,13 +261,17 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         self.ch_names_ = shape.ch_names
         self.config_ = config
 
+    def _check_eeg(self, X: Any) -> EEGData:
+        """``X`` as validated windows, with the rate that ``sfreq`` declares for arrays."""
+        return declare_rate(X if isinstance(X, EEGData) else check_eeg(X), self.sfreq)
+
     def _fitted_shape(self) -> InputShape:
         return InputShape(self.n_chans_, self.n_times_, self.sfreq_, self.ch_names_)
 
     def _check_X(self, X: Any) -> np.ndarray:
         """Windows for inference: like those of fit in channels, rate, length and units."""
         check_is_fitted(self)
-        eeg = X if isinstance(X, EEGData) else check_eeg(X)
+        eeg = self._check_eeg(X)
         name = type(self).__name__
         check_same_input(
             eeg.shape, self._fitted_shape(), source=name, any_length=self._takes_any_length()

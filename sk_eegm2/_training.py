@@ -27,7 +27,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils import check_random_state
 from skorch import NeuralNet
-from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping
+from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 from torch.utils.data import Sampler, Subset
@@ -335,6 +335,8 @@ def fit_net(
         ("clip", GradientNormClipping(1.0)),
         ("finite_loss", StopOnNonFiniteLoss()),
     ]
+    if estimator.verbose >= 2:
+        callbacks.append(("progress", ProgressBar()))
     if valid is not None:
         patience = estimator.patience or estimator.max_epochs
         callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True)))

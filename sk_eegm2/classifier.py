@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from dataclasses import fields
 from numbers import Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -21,10 +22,10 @@ from skorch import NeuralNetClassifier
 from ._base import EEGM2Estimator
 from ._parameters import POSITIVE_INT, estimator_parameters, parameter
 from ._training import InterruptFlagMixin, draw_seed, fit_net, resolve_device, seeded, split_arrays
-from .nn import EEGM2, FineTuneNetwork, LightHead, summary_statistics
+from .nn import EEGM2, EEGM2Config, FineTuneNetwork, LightHead, summary_statistics
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
-from .validation import amplitude, check_eeg, check_labels, check_same_input
+from .validation import amplitude, check_labels, check_same_input
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +73,14 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         """Where the network comes from. A fitted :class:`EEGM2Pretrainer` (or one wrapped in
 :class:`sklearn.frozen.FrozenEstimator`) gives its weights, copied, and its architecture and
 scaling (the parameters above are then not used); ``X`` must have its channels (names and
-order, where known) and sampling rate. A path loads
-:meth:`EEGM2Pretrainer.from_pretrained`. An *unfitted* pretrainer is first fitted on the
-``X`` given to ``fit`` (self-supervised, no labels): this is what happens inside
-GridSearchCV or cross_validate, which clone their estimators; wrap a fitted pretrainer in
-``FrozenEstimator`` (or pass its saved folder) to reuse it across folds. None: a fresh
-network of the architecture above (EEGM2 Scratch).""",
+order, where known) and sampling rate. A folder loads
+:meth:`EEGM2Pretrainer.from_pretrained`; a file is a state dict of the authors' network
+(``best_model.pth``; see ``init_weights`` of :class:`EEGM2Pretrainer`), whose architecture
+the parameters above must then give (the paper's is the preset "paper"). An *unfitted*
+pretrainer is first fitted on the ``X`` given to ``fit`` (self-supervised, no labels): this
+is what happens inside GridSearchCV or cross_validate, which clone their estimators; wrap a
+fitted pretrainer in ``FrozenEstimator`` (or pass its saved folder) to reuse it across
+folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
     )
     mode: str = parameter(
         "fine",
@@ -118,7 +121,17 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             return None
         if isinstance(source, FrozenEstimator):
             source = source.estimator
-        if isinstance(source, (str, os.PathLike)):
+        if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+            # A state-dict file of the authors' network, as it is: no pretraining here.
+            source = EEGM2Pretrainer(
+                init_weights=source,
+                max_epochs=0,
+                preset=self.preset,
+                **{f.name: getattr(self, f.name) for f in fields(EEGM2Config)},
+                scaling=self.scaling,
+                device=self.device,
+            )
+        elif isinstance(source, (str, os.PathLike)):
             return EEGM2Pretrainer.from_pretrained(Path(source), device=self.device)
         if not isinstance(source, EEGM2Pretrainer):
             raise TypeError(
@@ -150,7 +163,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         return self
 
     def _fit(self, X: Any, y: Any, groups: Any) -> None:
-        eeg = check_eeg(X)  # bad windows are reported before anything about the labels
+        eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 from numbers import Integral
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
+from skorch.history import History
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
@@ -20,14 +22,17 @@ from ._training import (
     InterruptFlagMixin,
     draw_seed,
     fit_net,
+    resolve_device,
+    restore_net,
     seeded,
     split_arrays,
     split_stream,
 )
 from .distributed import DistributedMixin, make_accelerator
 from .nn import STATISTICS, SpatioTemporalLoss, summary_statistics
+from .nn.authors import load_authors_weights
 from .scaling import fit_scale
-from .validation import amplitude, as_window_dataset, check_eeg, describe_stream
+from .validation import amplitude, as_window_dataset, describe_stream
 
 
 class ReconstructionNet(InterruptFlagMixin, NeuralNet):
@@ -77,8 +82,23 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
     _net_class = ReconstructionNet
 
+    init_weights: str | os.PathLike[str] | None = parameter(
+        None,
+        [str, os.PathLike, None],
+        "str, path-like or None",
+        """A state-dict file of the authors' EEGM2 (their ``best_model.pth``, written by
+``torch.save(model.state_dict(), path)``) to start from instead of random weights. It is read
+with ``weights_only=True`` (no code runs) and its keys and shapes must match the network
+that the preset, the settings below and the channels of ``X`` give (else ValueError). With
+``max_epochs=0``, ``fit`` only records the input and the scaling: the authors' network, as
+it is, for ``transform`` or for an :class:`EEGM2Classifier` to fine-tune.""",
+    )
     max_epochs: int = parameter(
-        100, [POSITIVE_INT], "int", "Training epochs (the paper used 500 on a GPU)."
+        100,
+        [Interval(Integral, 0, None, closed="left")],
+        "int",
+        """Training epochs (the paper used 500 on a GPU). 0 (with ``init_weights`` only): no
+training.""",
     )
     batch_size: int = parameter(
         64,
@@ -184,6 +204,11 @@ with windows from the start of the epoch). One process without a launcher works 
         return self
 
     def _fit(self, X: Any, groups: Any) -> None:
+        if self.max_epochs == 0 and self.init_weights is None:
+            raise InvalidParameterError(
+                "The 'max_epochs' parameter of EEGM2Pretrainer must be >= 1 without "
+                "init_weights (0 trains nothing: it takes a checkpoint as it is); got 0."
+            )
         config = self._network_config()
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
@@ -192,7 +217,7 @@ with windows from the start of the epoch). One process without a launcher works 
         train: tuple[Any, Any]
         valid: Any
         if stream is None:
-            eeg = check_eeg(X)
+            eeg = self._check_eeg(X)
             self._record_input(eeg.shape, config)
             self.scale_ = fit_scale(eeg.X, self.scaling_)
             self.amplitude_ = amplitude(eeg.X)
@@ -214,6 +239,13 @@ with windows from the start of the epoch). One process without a launcher works 
         }
         with seeded(seed):
             network = self._build_network(self.n_chans_, config)
+            if self.init_weights is not None:
+                load_authors_weights(network, self.init_weights)
+            if self.max_epochs == 0:
+                self.device_ = resolve_device(self.device)
+                self.net_ = restore_net(ReconstructionNet, network, self.device_)
+                self.history_ = History()
+                return
             steps = self.max_epochs * -(-len(train[0]) // self.batch_size)
             # OneCycleLR divides by zero when its warm-up is under one step or ends at the
             # last step, which only very short runs hit: give those a longer warm-up.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import mne
@@ -353,6 +353,32 @@ def amplitude(X: np.ndarray | Dataset) -> float:
     else:
         sample = sample_windows(X, AMPLITUDE_SAMPLE)
     return float(np.percentile(np.abs(sample), 95))
+
+
+def declare_rate(eeg: EEGData, sfreq: float | None) -> EEGData:
+    """``eeg`` with the sampling rate ``sfreq`` declared for inputs that carry none.
+
+    Parameters
+    ----------
+    eeg : EEGData
+        Validated windows; MNE input carries its rate, arrays none.
+    sfreq : float or None
+        The rate the user declares (an estimator's ``sfreq``); None declares nothing.
+
+    Returns
+    -------
+    EEGData
+    """
+    if sfreq is None:
+        return eeg
+    if eeg.sfreq is None:
+        return replace(eeg, sfreq=float(sfreq))
+    if eeg.sfreq != sfreq:
+        raise ValueError(
+            f"X is sampled at {eeg.sfreq} Hz, but sfreq={sfreq} was declared; set sfreq to "
+            "the rate of the windows (or None: MNE Epochs carry theirs)."
+        )
+    return eeg
 
 
 def check_amplitude(X: np.ndarray, fitted: float, *, source: str) -> None:

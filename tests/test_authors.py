@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.nn import EEGM2
 from sk_eegm2.nn.authors import (
     architecture_from_state_dict,
@@ -72,3 +74,57 @@ def test_a_pickled_module_is_refused_not_executed(tmp_path):
         read_authors_checkpoint(path)
     with pytest.raises(FileNotFoundError):
         read_authors_checkpoint(tmp_path / "missing.pth")
+
+
+# --------------------------------------------------------------- through the estimators
+ARCHITECTURE = {"widths": (8, 16), "d_state": 4, "d_conv": 3, "expand": 2, "headdim": 4}
+
+
+def windows(n=12, n_chans=3, n_times=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, n_chans, n_times)).astype(np.float32)
+
+
+@pytest.fixture
+def authors_file(tmp_path):
+    """A state dict written the authors' way, and the network it came from."""
+    torch.manual_seed(1)
+    network = EEGM2(3, **ARCHITECTURE).eval()
+    path = tmp_path / "best_model.pth"
+    torch.save(network.state_dict(), path)
+    return path, network
+
+
+def test_a_pretrainer_starts_from_the_authors_weights_for_transform(authors_file):
+    path, network = authors_file
+    X = windows()
+    pretrainer = EEGM2Pretrainer(
+        **ARCHITECTURE, chunk_size=8, init_weights=path, max_epochs=0, scaling=None
+    ).fit(X)
+    assert len(pretrainer.history_) == 0
+    with torch.no_grad():
+        expected = network(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(pretrainer.reconstruct(X), expected, rtol=1e-5, atol=1e-6)
+    assert pretrainer.transform(X).shape == (12, 9 * 16)
+
+
+def test_a_classifier_fine_tunes_from_the_authors_file(authors_file):
+    path, network = authors_file
+    X, y = windows(24), np.tile([0, 1], 12)
+    light = EEGM2Classifier(
+        **ARCHITECTURE, pretrained=path, mode="light", max_epochs=1, random_state=0
+    ).fit(X, y)
+    for key, value in network.state_dict().items():  # the frozen encoder is the authors'
+        assert torch.equal(light.encoder_.state_dict()[key], value)
+    fine = EEGM2Classifier(**ARCHITECTURE, pretrained=str(path), max_epochs=1).fit(X, y)
+    assert fine.predict_proba(X).shape == (24, 2)
+
+
+def test_another_architecture_or_no_checkpoint_is_refused(authors_file):
+    path, _ = authors_file
+    with pytest.raises(ValueError, match=r"another architecture.*widths \(8, 16\)"):
+        EEGM2Pretrainer(init_weights=path, max_epochs=0, preset="cpu").fit(windows())
+    with pytest.raises(ValueError, match="n_chans 3"):
+        EEGM2Pretrainer(**ARCHITECTURE, init_weights=path, max_epochs=0).fit(windows(n_chans=4))
+    with pytest.raises(ValueError, match="without init_weights"):
+        EEGM2Pretrainer(**ARCHITECTURE, max_epochs=0).fit(windows())

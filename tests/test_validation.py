@@ -127,6 +127,37 @@ def test_sampling_rate_must_match():
         pretrainer.transform(epochs_with(["eeg", "eeg"], n_times=32, sfreq=128.0))
 
 
+def test_arrays_declare_their_rate_and_it_is_checked_like_epochs():
+    arrays = np.random.default_rng(0).standard_normal((6, 2, 32)).astype(np.float32)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, sfreq=128.0).fit(arrays)
+    assert pretrainer.sfreq_ == 128.0
+    pretrainer.transform(arrays)  # declared 128 Hz, fitted at 128 Hz
+    with pytest.raises(ValueError, match="resample"):
+        pretrainer.set_params(sfreq=256.0).transform(arrays)
+    with pytest.raises(ValueError, match=r"sfreq=128\.0 was declared"):
+        EEGM2Pretrainer(**TINY, max_epochs=1, sfreq=128.0).fit(
+            epochs_with(["eeg", "eeg"], n_epochs=6, n_times=32, sfreq=100.0)
+        )
+
+
+def test_a_classifier_compares_declared_rates_with_its_pretrained_network():
+    arrays = np.random.default_rng(0).standard_normal((12, 2, 32)).astype(np.float32)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, sfreq=128.0).fit(arrays)
+    classifier = EEGM2Classifier(pretrained=pretrainer, max_epochs=1, sfreq=255.0)
+    with pytest.raises(ValueError, match=r"sampled at 255\.0 Hz"):
+        classifier.fit(arrays, LABELS)
+    assert classifier.set_params(sfreq=128.0).fit(arrays, LABELS).sfreq_ == 128.0
+
+
+def test_verbose_2_shows_a_progress_bar_over_batches(capsys):
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, batch_size=4, verbose=2).fit(GOOD)
+    assert "progress" in dict(pretrainer.net_.callbacks_)
+    # tqdm, on stderr: 12 windows, 11 train in 3 batches of 4 and 1 held out in 1 batch
+    assert "4/4 [" in capsys.readouterr().err
+    quiet = EEGM2Pretrainer(**TINY, max_epochs=1, verbose=1).fit(GOOD)
+    assert "progress" not in dict(quiet.net_.callbacks_)
+
+
 def test_labels_with_a_single_class_or_wrong_length():
     with pytest.raises(ValueError, match="1 class"):
         EEGM2Classifier(**TINY).fit(GOOD, np.zeros(12))

@@ -132,12 +132,47 @@ def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
         In evaluation mode, on the CPU. Every key and shape was checked (``strict=True``).
     """
     state = read_authors_checkpoint(path)
-    architecture = architecture_from_state_dict(state)
-    network = EEGM2(**architecture, **compute)
+    network = EEGM2(**architecture_from_state_dict(state), **compute)
+    _load_checked(network, state, path)
+    return network.eval()
+
+
+def load_authors_weights(network: EEGM2, path: str | os.PathLike[str]) -> EEGM2:
+    """Copy the weights of a checkpoint file into ``network``, whose architecture must match.
+
+    Parameters
+    ----------
+    network : EEGM2
+        A network built for the data at hand.
+    path : str or PathLike
+        A state dict written by :func:`torch.save` (see :func:`read_authors_checkpoint`).
+
+    Returns
+    -------
+    EEGM2
+        ``network``, with the checkpoint's weights.
+    """
+    state = read_authors_checkpoint(path)
+    found = architecture_from_state_dict(state)
+    expected = architecture_from_state_dict(network.state_dict())
+    differences = [
+        f"{key} {found[key]} (network: {value})"
+        for key, value in expected.items()
+        if found[key] != value
+    ]
+    if differences:
+        raise ValueError(
+            f"{os.fspath(path)} holds another architecture than the network: "
+            f"{'; '.join(differences)}. Build the network with the checkpoint's settings "
+            "(the paper's are the preset 'paper'), on the channels it was trained on."
+        )
+    _load_checked(network, state, path)
+    return network
+
+
+def _load_checked(network: EEGM2, state: dict[str, Tensor], path: str | os.PathLike[str]) -> None:
+    """``load_state_dict(strict=True)``, with the file named in the error."""
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ValueError(
-            f"{os.fspath(path)} does not fit the EEGM2 its shapes imply ({architecture}): {error}"
-        ) from None
-    return network.eval()
+        raise ValueError(f"{os.fspath(path)} does not fit the network: {error}") from None
