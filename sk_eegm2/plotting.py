@@ -166,6 +166,7 @@ def plot_history(history: Any) -> Figure:
             epochs[best], valid[best], ls="none", marker="*", ms=12, color="C1",
             markeredgecolor="k", label=f"lowest validation loss (epoch {epochs[best]})",
         )  # fmt: skip
+    ax.xaxis.get_major_locator().set_params(integer=True)
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Loss")
     ax.set_title("Training history")
