@@ -11,6 +11,7 @@ Without running the examples (CI)::
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -18,6 +19,11 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # the package, also when it is not installed
 sys.path.insert(0, str(DOCS / "sphinxext"))  # gallery_order
+
+# sphinx-gallery runs each example from examples/, so a relative folder of EEGMAT recordings
+# would be looked for there: make it absolute, taken from where Sphinx was started.
+if os.environ.get("SK_EEGM2_EEGMAT_PATH"):
+    os.environ["SK_EEGM2_EEGMAT_PATH"] = str(Path(os.environ["SK_EEGM2_EEGMAT_PATH"]).resolve())
 
 import sk_eegm2  # noqa: E402
 
