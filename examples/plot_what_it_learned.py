@@ -1,6 +1,6 @@
 """
-What the pretrained network learned: reconstructions, training curves, features
-==============================================================================
+What the network learned: reconstructions, training curves, features
+====================================================================
 
 EEGM2 is pretrained to reconstruct its input. Three pictures from
 :mod:`sk_eegm2.plotting` show what a short pretraining achieved on real EEG: how the loss
