@@ -1,12 +1,15 @@
 """Sphinx configuration of the sk_eegm2 documentation.
 
-Full build (runs the examples, a few minutes on a CPU)::
+Full build (runs the examples, several minutes on a CPU)::
 
     sphinx-build -W -b html docs docs/_build/html
 
-Without running the examples (CI)::
+Without running the examples::
 
     sphinx-build -W -D plot_gallery=0 -b html docs docs/_build/html
+
+CI runs some of them (``make docs-ci``), with
+``-D "sphinx_gallery_conf.filename_pattern=REGEX"``.
 """
 
 from __future__ import annotations
