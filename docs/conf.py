@@ -1,16 +1,20 @@
 """Sphinx configuration of the sk_eegm2 documentation.
 
-Full build (runs the examples, a few minutes on a CPU)::
+Full build (runs the examples, several minutes on a CPU)::
 
     sphinx-build -W -b html docs docs/_build/html
 
-Without running the examples (CI)::
+Without running the examples::
 
     sphinx-build -W -D plot_gallery=0 -b html docs docs/_build/html
+
+CI runs some of them (``make docs-ci``), with
+``-D "sphinx_gallery_conf.filename_pattern=REGEX"``.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -18,6 +22,11 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS.parent))  # the package, also when it is not installed
 sys.path.insert(0, str(DOCS / "sphinxext"))  # gallery_order
+
+# sphinx-gallery runs each example from examples/, so a relative folder of EEGMAT recordings
+# would be looked for there: make it absolute, taken from where Sphinx was started.
+if os.environ.get("SK_EEGM2_EEGMAT_PATH"):
+    os.environ["SK_EEGM2_EEGMAT_PATH"] = str(Path(os.environ["SK_EEGM2_EEGMAT_PATH"]).resolve())
 
 import sk_eegm2  # noqa: E402
 

@@ -69,16 +69,27 @@ def log_band_power_pipeline(
     )
 
 
-def tangent_space_pipeline(class_weight: str | dict | None = None) -> Pipeline | None:
+def tangent_space_pipeline(class_weight: str | dict | None = None) -> Pipeline:
     """Covariances mapped to the Riemannian tangent space, into a logistic regression.
 
-    Returns None when pyRiemann is not installed.
+    Shrunk covariance matrices (Oracle Approximating Shrinkage) of each window, projected
+    onto the tangent space at their Riemannian mean, into a logistic regression
+    (``class_weight`` for it). Needs `pyRiemann <https://pyriemann.readthedocs.io>`_, which
+    the ``baselines`` extra installs: ``pip install "sk_eegm2[baselines]"``.
+
+    Raises
+    ------
+    ImportError
+        If pyRiemann is not installed; the message gives the command that installs it.
     """
     try:
         from pyriemann.estimation import Covariances
         from pyriemann.tangentspace import TangentSpace
-    except ImportError:
-        return None
+    except ImportError as err:
+        raise ImportError(
+            "tangent_space_pipeline needs pyRiemann, which is not installed. Install it with "
+            f'pip install "sk_eegm2[baselines]" (or pip install pyriemann). ({err})'
+        ) from err
     return make_pipeline(
         Covariances("oas"),
         TangentSpace(metric="riemann"),

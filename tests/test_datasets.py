@@ -209,6 +209,59 @@ def test_load_eegmat_missing_file_without_download(
     assert EEGMAT_PATH_ENV in message
 
 
+@pytest.fixture
+def no_download(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Record pooch's downloads instead of making them (each call's keyword arguments)."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(eegmat_module.pooch, "retrieve", lambda url, **kw: calls.append(kw))
+    return calls
+
+
+def test_load_eegmat_named_folder_without_eegmat_files_is_not_downloaded_into(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_download: list[dict[str, Any]]
+) -> None:
+    (tmp_path / "notes.txt").write_text("not EEG")
+    with pytest.raises(FileNotFoundError, match="holds no EEGMAT file") as excinfo:
+        load_eegmat(0, path=tmp_path)
+    message = str(excinfo.value)
+    assert "path=" in message
+    assert EEGMAT_PATH_ENV in message
+    assert DATA_HOME_ENV in message  # where downloads go instead
+    # The same for a folder named by the environment variable.
+    monkeypatch.setenv(EEGMAT_PATH_ENV, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=f"given by {EEGMAT_PATH_ENV}"):
+        load_eegmat(0)
+    assert no_download == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_load_eegmat_relative_folder_that_does_not_exist_shows_where_it_was_looked_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_download: list[dict[str, Any]]
+) -> None:
+    # As the documentation build once did: a path relative to another working directory.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(FileNotFoundError, match="does not exist") as excinfo:
+        load_eegmat(0, path="../shared/data/eegmat")
+    assert str((tmp_path / "../shared/data/eegmat").absolute()) in str(excinfo.value)
+    assert no_download == []
+    assert not (tmp_path.parent / "shared").exists()
+
+
+def test_load_eegmat_named_folder_with_some_files_downloads_the_missing_ones_into_it(
+    eegmat_path: Path, tmp_path: Path, no_download: list[dict[str, Any]]
+) -> None:
+    (tmp_path / "Subject00_1.edf").symlink_to(eegmat_path / "Subject00_1.edf")
+    with pytest.raises(FileNotFoundError, match=r"Subject01_1\.edf is not in"):
+        load_eegmat(1, path=tmp_path, download=False)
+    # Downloading is mocked (it writes nothing), so reading the file fails afterwards.
+    with pytest.raises(FileNotFoundError):
+        load_eegmat(1, path=tmp_path)
+    assert [(call["fname"], call["path"]) for call in no_download] == [
+        ("Subject01_1.edf", tmp_path),
+        ("Subject01_2.edf", tmp_path),
+    ]
+
+
 @pytest.mark.parametrize(
     ("subjects", "error"),
     [

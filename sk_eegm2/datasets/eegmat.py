@@ -22,6 +22,8 @@ EEGMAT_PATH_ENV = "SK_EEGM2_EEGMAT_PATH"
 DATA_HOME_ENV = "SK_EEGM2_DATA"
 
 N_SUBJECTS = 36
+#: Names of the EEGMAT recordings, as a glob pattern.
+EEGMAT_FILE_PATTERN = "Subject[0-9][0-9]_[12].edf"
 #: The 19 EEG channels (10-20 system, ear reference), in the order of the files.
 EEGMAT_CHANNELS = (
     "Fp1", "Fp2", "F3", "F4", "F7", "F8", "T3", "T4", "C3", "C4",
@@ -57,9 +59,13 @@ def load_eegmat(
     subjects : int | iterable of int | None
         Subjects to load, from 0 to 35, in the order given. ``None`` (default) loads all 36.
     path : str | os.PathLike | None
-        Folder holding the ``SubjectXX_N.edf`` files, and where missing files are downloaded
-        to. ``None`` uses the environment variable ``SK_EEGM2_EEGMAT_PATH`` when set, else
-        the cache folder ``eegmat`` under ``$SK_EEGM2_DATA`` (default ``~/sk_eegm2_data``).
+        Folder holding the ``SubjectXX_N.edf`` files (a relative path is taken from the
+        working directory). ``None`` uses the environment variable ``SK_EEGM2_EEGMAT_PATH``
+        when set, else the cache folder ``eegmat`` under ``$SK_EEGM2_DATA`` (default
+        ``~/sk_eegm2_data``). A folder named by ``path`` or the environment variable must
+        hold EEGMAT files already, so that a mistyped path fails instead of filling a new
+        folder with downloads; files missing from it are then downloaded into it. The
+        cache folder may start empty.
     window_seconds : float
         Length of each window in seconds.
     stride_seconds : float | None
@@ -95,7 +101,8 @@ def load_eegmat(
     Raises
     ------
     FileNotFoundError
-        If a file is missing from the folder and ``download`` is False.
+        If a file is missing from the folder and ``download`` is False, or if the folder
+        named by ``path`` or ``SK_EEGM2_EEGMAT_PATH`` holds no EEGMAT file.
     OSError
         If a missing file cannot be downloaded.
     ValueError
@@ -162,12 +169,29 @@ def _check_subjects(subjects: int | Iterable[int] | None) -> list[int]:
 
 
 def _data_folder(path: str | os.PathLike[str] | None) -> Path:
-    """The folder to read EEGMAT from: ``path``, else the environment variable, else the cache."""
+    """The folder to read EEGMAT from: ``path``, else the environment variable, else the cache.
+
+    A folder named by ``path`` or the environment variable must hold at least one EEGMAT
+    file: a wrong path, such as a relative one taken from another working directory, then
+    fails here rather than receiving downloads.
+    """
     if path is not None:
-        return Path(path).expanduser()
-    if os.environ.get(EEGMAT_PATH_ENV):
-        return Path(os.environ[EEGMAT_PATH_ENV]).expanduser()
-    return Path(os.environ.get(DATA_HOME_ENV) or "~/sk_eegm2_data").expanduser() / "eegmat"
+        folder, named_by = Path(path).expanduser(), "path="
+    elif os.environ.get(EEGMAT_PATH_ENV):
+        folder, named_by = Path(os.environ[EEGMAT_PATH_ENV]).expanduser(), EEGMAT_PATH_ENV
+    else:
+        return Path(os.environ.get(DATA_HOME_ENV) or "~/sk_eegm2_data").expanduser() / "eegmat"
+    if not any(folder.glob(EEGMAT_FILE_PATTERN)):
+        state = "holds no EEGMAT file (SubjectXX_1.edf, SubjectXX_2.edf)"
+        raise FileNotFoundError(
+            f"The EEGMAT folder given by {named_by}, {folder} (absolute: {folder.absolute()}), "
+            f"{state if folder.is_dir() else 'does not exist'}. Point {named_by} to the "
+            f"folder holding the EEGMAT EDF files (a relative path is taken from the working "
+            f"directory, {Path.cwd()}). To download EEGMAT from {EEGMAT_URL} instead, leave "
+            f"path= and {EEGMAT_PATH_ENV} unset: the files then go to the cache folder "
+            f"eegmat under ${DATA_HOME_ENV} (default ~/sk_eegm2_data)."
+        )
+    return folder
 
 
 def _fetch(fname: str, folder: Path, download: bool) -> Path:
