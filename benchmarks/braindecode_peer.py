@@ -44,7 +44,9 @@ Settings and why:
   :data:`MAX_EPOCHS` is sized to the time budget: one epoch on a fold's 2145 training
   windows took 2.2 to 2.5 s (ShallowFBCSPNet) and 3.4 to 3.9 s (EEGNet) on one thread of
   the shared 2-core AMD EPYC machine the results come from, so 2 models x 3 seeds x 4 folds
-  x 30 epochs take 34 to 38 minutes, within the 40-minute budget.
+  x 30 epochs take 34 to 38 minutes, within the 40-minute budget. The recorded run took
+  51 minutes: the machine's load rose (load average about 5 on its 2 cores) and epochs took
+  3.2 s and 5.3 s on average (``mean_epoch_seconds`` in the results).
 """
 
 from __future__ import annotations
