@@ -70,8 +70,8 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import LRScheduler
 from threadpoolctl import threadpool_limits
 
-from sk_eegm2.benchmark import machine_info
 from sk_eegm2.datasets import load_eegmat
+from sk_eegm2.report import machine_info
 
 HELDOUT_SUBJECTS = range(12, 36)
 N_FOLDS = 4
