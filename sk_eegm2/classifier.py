@@ -18,12 +18,13 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 
 from ._base import EEGM2Estimator, restore_net
-from .nn import FineTuneNetwork, LightHead, summary_statistics
+from .nn import FineTuneNetwork, LightHead, PooledHeadNetwork, summary_statistics
 from .pretrainer import EEGM2Pretrainer
 from .validation import check_eeg
 
 logger = logging.getLogger(__name__)
 MODES = ("fine", "light")
+HEADS = ("reconstruction", "pooled")
 
 
 class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
@@ -56,6 +57,15 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         Hidden width of the fine-mode head.
     dropout : float, default=0.5
         Dropout of the light-mode MLP.
+    head : {"reconstruction", "pooled"}, default="reconstruction"
+        Fine mode's head: the paper's, on the flattened reconstruction, or a linear head on
+        pooled encoder features (``head_features``; :class:`sk_eegm2.nn.PooledHeadNetwork`),
+        with far fewer weights and any window length.
+    head_features : str, default="logvar"
+        Encoder features of the "pooled" head (see :func:`sk_eegm2.nn.encoder_features`).
+    backbone_lr : float or None, default=None
+        Fine mode: learning rate of the network's weights (the head's is ``lr``), e.g. lower
+        than ``lr`` so that fine-tuning keeps what pretraining learned. None: ``lr``.
     class_weight : "balanced", dict or None, default=None
         Weights of the classes in the cross-entropy, as in scikit-learn: "balanced" weighs
         each class inversely to its frequency, so an imbalanced training set (e.g. rest three
@@ -109,6 +119,9 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         scaling: str | None = "window",
         hidden: int = 128,
         dropout: float = 0.5,
+        head: str = "reconstruction",
+        head_features: str = "logvar",
+        backbone_lr: float | None = None,
         class_weight: str | dict | None = None,
         max_epochs: int = 30,
         batch_size: int = 64,
@@ -135,6 +148,9 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         self.scaling = scaling
         self.hidden = hidden
         self.dropout = dropout
+        self.head = head
+        self.head_features = head_features
+        self.backbone_lr = backbone_lr
         self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -153,7 +169,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         return dict(fitted) if fitted is not None else super()._architecture()
 
     def _takes_any_length(self) -> bool:
-        return self.mode == "light"  # the fine head is a Linear over C * T inputs
+        # the reconstruction head is a Linear over C * T inputs
+        return self.mode == "light" or self.head == "pooled"
 
     def _resolve_pretrainer(self, X: Any, groups: Any) -> EEGM2Pretrainer | None:
         """The fitted pretrainer that ``pretrained`` designates (fitting it if needed)."""
@@ -191,6 +208,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         """
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}.")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}.")
         if y is None:
             raise ValueError(
                 "EEGM2Classifier requires y to be passed, but the target y is None; use "
@@ -229,9 +248,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 network = copy.deepcopy(pretrainer.net_.module_).cpu()
             if self.mode == "fine":
                 self.encoder_ = None
-                module: torch.nn.Module = FineTuneNetwork(
-                    network, self.n_times_, len(self.classes_), self.hidden
-                )
+                module: torch.nn.Module = self._fine_network(network, len(self.classes_))
                 inputs, _ = self._scale(data)
             else:  # the encoder is frozen: its features are computed once, not every epoch
                 device = self._resolve_device()
@@ -250,11 +267,23 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
                 criterion=torch.nn.CrossEntropyLoss,
                 criterion__weight=self._class_weights(labels),
                 optimizer=torch.optim.Adam,
-                optimizer_params={"weight_decay": self.weight_decay},
+                optimizer_params={"weight_decay": self.weight_decay, **self._param_groups()},
                 callbacks=[],
                 classes=np.arange(len(self.classes_)),
             )
         return self
+
+    def _fine_network(self, network: Any, n_classes: int) -> torch.nn.Module:
+        """The fine-mode network: ``network`` with the head named by ``head``."""
+        if self.head == "pooled":
+            return PooledHeadNetwork(network, n_classes, self.head_features)
+        return FineTuneNetwork(network, self.n_times_, n_classes, self.hidden)
+
+    def _param_groups(self) -> dict[str, Any]:
+        """skorch's optimizer parameter groups giving the backbone ``backbone_lr``."""
+        if self.mode != "fine" or self.backbone_lr is None:
+            return {}
+        return {"param_groups": [("backbone.*", {"lr": self.backbone_lr})]}
 
     def _class_weights(self, labels: np.ndarray) -> torch.Tensor | None:
         if self.class_weight is None:
@@ -339,9 +368,7 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
         network = self._build_network(self.n_chans_)
         if self.mode == "fine":
             self.encoder_ = None
-            module: torch.nn.Module = FineTuneNetwork(
-                network, self.n_times_, n_classes, self.hidden
-            )
+            module: torch.nn.Module = self._fine_network(network, n_classes)
         else:
             network.load_state_dict(part("encoder."))
             self.encoder_ = network.eval().requires_grad_(False)

@@ -14,10 +14,16 @@ from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator, restore_net
 from .distributed import DistributedMixin, make_accelerator
-from .nn import STATISTICS, SpatioTemporalLoss, summary_statistics
+from .nn import (
+    EEGM2,
+    MaskedAutoencoder,
+    MaskedSpatioTemporalLoss,
+    SpatioTemporalLoss,
+    encoder_features,
+    feature_names,
+    parse_features,
+)
 from .validation import as_window_dataset
-
-FEATURES = ("light", "bottleneck")
 
 
 class ReconstructionNet(NeuralNet):
@@ -61,9 +67,25 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         Amplitude scaling before the network. "window": each window and channel divided by
         its 95th percentile of ``|x|`` (the paper's TUAB preprocessing); "global": one such
         percentile over the whole training set; None: as given.
-    features : {"light", "bottleneck"}, default="light"
-        What ``transform`` summarises: the last pooled encoder output (the paper's Light
-        features) or the bottleneck output.
+    features : str, default="light"
+        What ``transform`` returns: one or more of "light" (nine statistics of the last
+        pooled encoder output: the paper's Light features), "bottleneck" (the same after the
+        bottleneck), "logvar" (log-variance of every encoder level's channels) and "bins"
+        (the last pooled output averaged in ``n_time_bins`` time bins), joined by "+", e.g.
+        "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.
+    n_time_bins : int, default=8
+        Time bins of the "bins" features.
+    mask_ratio : float, default=0.0
+        Masked pretraining (not the paper's, which masks nothing): the share of time spans
+        of each window hidden from the network (set to 0, on all channels), the loss then
+        counting masked positions only (:class:`sk_eegm2.nn.MaskedAutoencoder`).
+    mask_span : int, default=32
+        Length of the masked time spans, in samples.
+    channel_mask_ratio : float, default=0.0
+        Share of channels of each window hidden as a whole (masked pretraining).
+    skip_dropout : float, default=0.0
+        Probability, per window and decoder level, that a skip connection is zeroed while
+        pretraining, so that the decoder must use the deep path (0: the paper).
     max_epochs : int, default=100
         Training epochs (the paper used 500 on a GPU).
     batch_size : int, default=64
@@ -152,6 +174,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         fft_norm: str = "backward",
         scaling: Literal["window", "global"] | None = "window",
         features: str = "light",
+        n_time_bins: int = 8,
+        mask_ratio: float = 0.0,
+        mask_span: int = 32,
+        channel_mask_ratio: float = 0.0,
+        skip_dropout: float = 0.0,
         max_epochs: int = 100,
         batch_size: int = 64,
         lr: float = 5e-4,
@@ -180,6 +207,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         self.fft_norm = fft_norm
         self.scaling = scaling
         self.features = features
+        self.n_time_bins = n_time_bins
+        self.mask_ratio = mask_ratio
+        self.mask_span = mask_span
+        self.channel_mask_ratio = channel_mask_ratio
+        self.skip_dropout = skip_dropout
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -229,8 +261,7 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         With "global" ``scaling`` and windows on disk, the scale is estimated from up to
         1,000 windows spread evenly over the data; "window" scaling needs no estimate.
         """
-        if self.features not in FEATURES:
-            raise ValueError(f"features must be one of {FEATURES}, got {self.features!r}.")
+        parse_features(self.features)
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
         seed = self._draw_seed(accelerator)
@@ -253,6 +284,8 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         }
         with self._seeded(seed):
             network = self._build_network(self.n_chans_)
+            masked = any((self.mask_ratio, self.channel_mask_ratio, self.skip_dropout))
+            module = self._masked(network) if masked else network
             steps = self.max_epochs * -(-len(train[0]) // self.batch_size)
             # OneCycleLR divides by zero when its warm-up is under one step or ends at the
             # last step, which only very short runs hit: give those a longer warm-up.
@@ -269,10 +302,10 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
             )
             self._fit_net(
                 ReconstructionNet,
-                network,
+                module,
                 train,
                 valid,
-                criterion=SpatioTemporalLoss,
+                criterion=MaskedSpatioTemporalLoss if masked else SpatioTemporalLoss,
                 optimizer=torch.optim.AdamW,
                 optimizer_params={"weight_decay": self.weight_decay},
                 callbacks=[("one_cycle", schedule)],
@@ -283,10 +316,22 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
                 criterion__fft_norm=self.fft_norm,
                 **loaders,
             )
+        if masked:  # the fitted estimator holds the bare network, as without masking
+            history = self.history_
+            self.net_ = restore_net(ReconstructionNet, network, self.device_)
+            self.net_.history = history
         return self
 
+    def _masked(self, network: EEGM2) -> MaskedAutoencoder:
+        """``network`` inside the masked-pretraining wrapper, with validated options."""
+        if not 0 <= self.skip_dropout <= 1:
+            raise ValueError(f"skip_dropout must be in [0, 1], got {self.skip_dropout}.")
+        return MaskedAutoencoder(
+            network, self.mask_ratio, self.mask_span, self.channel_mask_ratio, self.skip_dropout
+        )
+
     def transform(self, X: Any) -> np.ndarray:
-        """Encoder features: nine statistics over time of each feature channel.
+        """Encoder features (``features``; by default nine statistics of each channel).
 
         Works on any window length of at least ``2 ** len(widths)`` time points.
 
@@ -296,14 +341,15 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
         Returns
         -------
-        ndarray of float32, shape (n_samples, 9 * widths[-1])
-            Statistic-major (see :meth:`get_feature_names_out`).
+        ndarray of float32, shape (n_samples, n_features)
+            ``9 * widths[-1]`` for "light", in the order of :meth:`get_feature_names_out`.
         """
         data = self._check_X(X, reset=False).X
         module = self.net_.module_.eval()
-        layer = "pool" if self.features == "light" else "bottleneck"
         return self._map_batches(
-            lambda x: summary_statistics(module.forward_features(x, layer)), data, self.net_.device
+            lambda x: encoder_features(module, x, self.features, self.n_time_bins),
+            data,
+            self.net_.device,
         )
 
     def reconstruct(self, X: Any) -> np.ndarray:
@@ -344,19 +390,17 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
         return -float(losses.sum() / len(data))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the ``transform`` outputs: ``"{statistic}_{channel}"``, statistic-major.
+        """Names of the ``transform`` outputs (see :func:`sk_eegm2.nn.feature_names`).
+
+        "light" gives ``"pool_{statistic}_{channel}"``, statistic-major.
 
         Returns
         -------
         ndarray of str
         """
         check_is_fitted(self)
-        prefix = "pool" if self.features == "light" else "bottleneck"
-        n_channels = self._widths()[-1]
-        return np.asarray(
-            [f"{prefix}_{stat}_{c}" for stat in STATISTICS for c in range(n_channels)],
-            dtype=object,
-        )
+        names = feature_names(self._widths(), self.features, self.n_time_bins)
+        return np.asarray(names, dtype=object)
 
     # persistence hooks used by save_pretrained / from_pretrained
     def _tensors(self) -> dict[str, torch.Tensor]:
