@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -52,12 +53,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="FILE",
         help="with --heldout: append the runs of a results JSON of the same schema (a peer)",
     )
+    bench.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --heldout: read the runs from OUT/eegmat_heldout.json instead of running "
+        "them again (to --include a peer's results afterwards)",
+    )
     bench.add_argument("--quiet", action="store_true", help="no line per pretraining epoch")
     args = parser.parse_args(argv)
     log = lambda line: print(line, flush=True)  # noqa: E731
     verbose = 0 if args.quiet else 1
     if args.heldout:
-        heldout = run_heldout(args.data, log=log, verbose=verbose)
+        previous = Path(args.out) / "eegmat_heldout.json"
+        if args.reuse:
+            heldout = json.loads(previous.read_text())
+        else:
+            heldout = run_heldout(args.data, log=log, verbose=verbose)
         for path in args.include:
             with open(path) as file:
                 include_runs(heldout, json.load(file), path)

@@ -101,6 +101,14 @@ def test_heldout_protocol_reports_seeds_and_merges_a_peer(eegmat_path, tmp_path,
     assert json.loads(paths[0].read_text())["summary"] == results["summary"]
     assert "| ShallowFBCSPNet |" in heldout_markdown(results)
     assert "peer.json" in paths[1].read_text()
+    # a peer's file merged later into the saved runs, without running them again
+    peer_file = tmp_path / "eegnet.json"
+    peer_file.write_text(json.dumps({"runs": {"EEGNet": peer["runs"]["ShallowFBCSPNet"]}}))
+    argv = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(tmp_path)]
+    assert main([*argv, "--include", str(peer_file)]) == 0
+    merged = json.loads(paths[0].read_text())
+    assert {"EEGNet", "ShallowFBCSPNet", "EEGM2 (Linear)"} <= set(merged["summary"])
+    assert merged["runs"]["EEGM2 (Linear)"] == results["runs"]["EEGM2 (Linear)"]
 
 
 def test_raw_window_baseline_sees_the_waveform():

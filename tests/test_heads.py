@@ -77,7 +77,7 @@ def test_feature_blocks_come_from_the_named_layers():
     torch.testing.assert_close(out[:, column["pool_std_5"]], std)
 
 
-def test_pretrainer_features_and_names_agree():
+def test_pretrainer_features_and_names_agree(tmp_path):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((16, 3, 32)).astype(np.float32)
     pretrainer = EEGM2Pretrainer(
@@ -86,6 +86,9 @@ def test_pretrainer_features_and_names_agree():
     names = pretrainer.get_feature_names_out()
     assert pretrainer.transform(X).shape == (16, len(names)) == (16, 9 * 16 + 24 + 2 * 16)
     assert names[0] == "pool_min_0" and names[9 * 16] == "logvar1_0" and names[-1] == "pool_bin1_15"
+    loaded = EEGM2Pretrainer.from_pretrained(pretrainer.save_pretrained(tmp_path / "p"))
+    assert loaded.get_params()["features"] == "light+logvar+bins"
+    np.testing.assert_allclose(loaded.transform(X), pretrainer.transform(X), rtol=1e-5)
     light = pretrainer.set_params(features="light").transform(X)
     both = pretrainer.set_params(features="light+logvar").transform(X)
     np.testing.assert_array_equal(light, both[:, : 9 * 16])
