@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import torch
 
-from .benchmark import markdown_table, run_eegmat, save
+from .benchmark import (
+    heldout_markdown,
+    include_runs,
+    markdown_table,
+    run_eegmat,
+    run_heldout,
+    save,
+    save_heldout,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +40,43 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--window", type=float, default=2.0, help="window length in seconds")
     bench.add_argument("--subjects", type=int, default=None, help="use only the first N subjects")
     bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--heldout",
+        action="store_true",
+        help="the held-out protocol: settings chosen on subjects 0-11, reported on 12-35 "
+        "(4 folds, seeds 0, 1, 2; about 40 min on one CPU thread); writes eegmat_heldout.*",
+    )
+    bench.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="with --heldout: append the runs of a results JSON of the same schema (a peer)",
+    )
+    bench.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --heldout: read the runs from OUT/eegmat_heldout.json instead of running "
+        "them again (to --include a peer's results afterwards)",
+    )
+    bench.add_argument("--quiet", action="store_true", help="no line per pretraining epoch")
     args = parser.parse_args(argv)
+    log = lambda line: print(line, flush=True)  # noqa: E731
+    verbose = 0 if args.quiet else 1
+    if args.heldout:
+        previous = Path(args.out) / "eegmat_heldout.json"
+        if args.reuse:
+            heldout = json.loads(previous.read_text())
+        else:
+            heldout = run_heldout(args.data, log=log, verbose=verbose)
+        for path in args.include:
+            with open(path) as file:
+                include_runs(heldout, json.load(file), path)
+        paths = save_heldout(heldout, args.out)
+        print()
+        print(heldout_markdown(heldout))
+        print("Saved " + ", ".join(str(p) for p in paths))
+        return 0
 
     config = "full" if args.full else "cpu"
     if config == "full" and not torch.cuda.is_available():
@@ -42,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         window_seconds=args.window,
         subjects=None if args.subjects is None else list(range(args.subjects)),
         random_state=args.seed,
-        log=lambda line: print(line, flush=True),
+        log=log,
+        verbose=verbose,
     )
     paths = save(results, args.out)
     print()

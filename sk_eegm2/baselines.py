@@ -9,7 +9,7 @@ from scipy.signal import welch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from .validation import check_eeg
@@ -93,5 +93,27 @@ def tangent_space_pipeline(class_weight: str | dict | None = None) -> Pipeline:
     return make_pipeline(
         Covariances("oas"),
         TangentSpace(metric="riemann"),
+        LogisticRegression(max_iter=1000, class_weight=class_weight),
+    )
+
+
+def _block_means(X: Any, factor: int) -> np.ndarray:
+    """Windows (n, C, T) averaged over blocks of ``factor`` samples, flattened channel-major."""
+    data = check_eeg(X).X
+    n_blocks = data.shape[-1] // factor
+    blocks = data[..., : n_blocks * factor].reshape(*data.shape[:2], n_blocks, factor)
+    return blocks.mean(-1).reshape(len(data), -1)
+
+
+def raw_window_pipeline(factor: int = 8, class_weight: str | dict | None = None) -> Pipeline:
+    """Logistic regression on the raw windows, downsampled by averaging ``factor`` samples.
+
+    Averaging blocks of 8 samples at 128 Hz leaves 16 Hz, a low-pass view of the waveform
+    (C * T / 8 features). The baseline of a model that sees the waveform itself, with no
+    spectral or spatial prior.
+    """
+    return make_pipeline(
+        FunctionTransformer(_block_means, kw_args={"factor": factor}),
+        StandardScaler(),
         LogisticRegression(max_iter=1000, class_weight=class_weight),
     )

@@ -22,7 +22,15 @@ from skorch import NeuralNetClassifier
 from ._base import EEGM2Estimator
 from ._parameters import POSITIVE_INT, estimator_parameters, parameter
 from ._training import InterruptFlagMixin, draw_seed, fit_net, resolve_device, seeded, split_arrays
-from .nn import EEGM2, EEGM2Config, FineTuneNetwork, LightHead, summary_statistics
+from .nn import (
+    EEGM2,
+    EEGM2Config,
+    FineTuneNetwork,
+    LightHead,
+    PooledHeadNetwork,
+    parse_features,
+    summary_statistics,
+)
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
 from .validation import amplitude, check_labels, check_same_input
@@ -92,6 +100,29 @@ folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
     dropout: float = parameter(
         0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
     )
+    head: str = parameter(
+        "reconstruction",
+        [StrOptions({"reconstruction", "pooled"})],
+        '{"reconstruction", "pooled"}',
+        """Fine mode's head: the paper's, on the flattened reconstruction (``C * T * hidden``
+weights; windows keep the length seen in ``fit``), or a linear head on pooled encoder
+features (``head_features``; :class:`sk_eegm2.nn.PooledHeadNetwork`): far fewer weights,
+any window length.""",
+    )
+    head_features: str = parameter(
+        "logvar",
+        [str],
+        "str",
+        """Encoder features of the "pooled" head, as ``features`` of
+:class:`EEGM2Pretrainer` (see :func:`sk_eegm2.nn.encoder_features`).""",
+    )
+    backbone_lr: float | None = parameter(
+        None,
+        [Interval(Real, 0, None, closed="neither"), None],
+        "float or None",
+        """Fine mode: learning rate of the network's own weights (the head's is ``lr``), e.g.
+lower than ``lr`` so that fine-tuning keeps what pretraining learned. None: ``lr``.""",
+    )
     class_weight: str | dict | None = parameter(
         None,
         [StrOptions({"balanced"}), dict, None],
@@ -112,7 +143,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
     _net_class = ClassifierNet
 
     def _takes_any_length(self) -> bool:
-        return self.mode == "light"  # the fine head is a Linear over C * T inputs
+        # the reconstruction head is a Linear over C * T inputs
+        return self.mode == "light" or self.head == "pooled"
 
     def _resolve_pretrainer(self, X: Any, groups: Any) -> EEGM2Pretrainer | None:
         """The fitted pretrainer that ``pretrained`` designates (fitting it if needed)."""
@@ -163,6 +195,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         return self
 
     def _fit(self, X: Any, y: Any, groups: Any) -> None:
+        if self.mode == "fine" and self.head == "pooled":
+            parse_features(self.head_features)
         eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
@@ -197,9 +231,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             if self.mode == "fine":
                 self.encoder_ = None
                 self.feature_mean_ = self.feature_scale_ = None
-                module: torch.nn.Module = FineTuneNetwork(
-                    network, self.n_times_, len(self.classes_), self.hidden
-                )
+                module: torch.nn.Module = self._fine_network(network, len(self.classes_))
                 inputs, _ = self._scale(data)
             else:  # the encoder is frozen: its features are computed once, not every epoch
                 device = resolve_device(self.device)
@@ -219,10 +251,22 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 criterion=torch.nn.CrossEntropyLoss,
                 criterion__weight=class_weights,
                 optimizer=torch.optim.Adam,
-                optimizer_params={"weight_decay": self.weight_decay},
+                optimizer_params={"weight_decay": self.weight_decay, **self._param_groups()},
                 callbacks=[],
                 classes=np.arange(len(self.classes_)),
             )
+
+    def _fine_network(self, network: EEGM2, n_classes: int) -> torch.nn.Module:
+        """The fine-mode network: ``network`` with the head that ``head`` names."""
+        if self.head == "pooled":
+            return PooledHeadNetwork(network, n_classes, self.head_features)
+        return FineTuneNetwork(network, self.n_times_, n_classes, self.hidden)
+
+    def _param_groups(self) -> dict[str, Any]:
+        """skorch's optimizer parameter groups that give the backbone ``backbone_lr``."""
+        if self.mode != "fine" or self.backbone_lr is None:
+            return {}
+        return {"param_groups": [("backbone.*", {"lr": self.backbone_lr})]}
 
     def _class_weights(self, labels: np.ndarray) -> torch.Tensor | None:
         if self.class_weight is None:
@@ -289,7 +333,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         network = self._build_network(self.n_chans_, self.config_)
         n_classes = len(self.classes_)
         if self.mode == "fine":
-            return {"net_": FineTuneNetwork(network, self.n_times_, n_classes, self.hidden)}
+            return {"net_": self._fine_network(network, n_classes)}
         assert self.feature_mean_ is not None
         head = LightHead(len(self.feature_mean_), n_classes, dropout=self.dropout)
         return {"net_": head, "encoder_": network}

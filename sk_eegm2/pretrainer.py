@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.base import TransformerMixin
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
@@ -29,7 +29,14 @@ from ._training import (
     split_stream,
 )
 from .distributed import DistributedMixin, make_accelerator
-from .nn import STATISTICS, SpatioTemporalLoss, summary_statistics
+from .nn import (
+    MaskedAutoencoder,
+    MaskedSpatioTemporalLoss,
+    SpatioTemporalLoss,
+    encoder_features,
+    feature_names,
+    parse_features,
+)
 from .nn.authors import load_authors_weights
 from .scaling import fit_scale
 from .validation import amplitude, as_window_dataset, describe_stream
@@ -97,8 +104,9 @@ it is, for ``transform`` or for an :class:`EEGM2Classifier` to fine-tune.""",
         100,
         [Interval(Integral, 0, None, closed="left")],
         "int",
-        """Training epochs (the paper used 500 on a GPU). 0 (with ``init_weights`` only): no
-training.""",
+        """Training epochs (the paper used 500 on a GPU). 0 trains nothing: ``fit`` records
+the input and the scaling and keeps the network as initialised (random weights, e.g. an
+untrained twin to compare pretraining with, or those of ``init_weights``).""",
     )
     batch_size: int = parameter(
         64,
@@ -130,10 +138,40 @@ global batch, shared out among the processes (it must be a multiple of their num
     )
     features: str = parameter(
         "light",
-        [StrOptions({"light", "bottleneck"})],
-        '{"light", "bottleneck"}',
-        """What ``transform`` summarises: the last pooled encoder output (the paper's Light
-features) or the bottleneck output.""",
+        [str],
+        "str",
+        """What ``transform`` returns: one or more of "light" (nine statistics of the last
+pooled encoder output: the paper's Light features), "bottleneck" (the same after the
+bottleneck), "logvar" (log-variance of every encoder level's channels: log-power of learned
+filters, for tasks that differ in band power) and "bins" (the last pooled output averaged
+in ``n_time_bins`` time bins: for tasks with a time course, such as ERPs), joined by "+",
+e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.""",
+    )
+    n_time_bins: int = parameter(8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.')
+    mask_ratio: float = parameter(
+        0.0,
+        [Interval(Real, 0, 1, closed="left")],
+        "float",
+        """Masked pretraining (not the paper's, which masks nothing): the share of each
+window's time hidden from the network in spans of ``mask_span`` samples (set to 0 on all
+channels); the loss then counts masked positions only
+(:class:`sk_eegm2.nn.MaskedAutoencoder`).""",
+    )
+    mask_span: int = parameter(
+        32, [POSITIVE_INT], "int", "Length of the masked time spans, in samples."
+    )
+    channel_mask_ratio: float = parameter(
+        0.0,
+        [Interval(Real, 0, 1, closed="left")],
+        "float",
+        "Share of the channels of each window hidden as a whole (masked pretraining).",
+    )
+    skip_dropout: float = parameter(
+        0.0,
+        [Interval(Real, 0, 1, closed="both")],
+        "float",
+        """Probability, per window and decoder level, that a skip connection is zeroed while
+pretraining, so that the decoder must use the deep path (0: the paper).""",
     )
     window_seconds: float = parameter(
         10.0,
@@ -204,11 +242,7 @@ with windows from the start of the epoch). One process without a launcher works 
         return self
 
     def _fit(self, X: Any, groups: Any) -> None:
-        if self.max_epochs == 0 and self.init_weights is None:
-            raise InvalidParameterError(
-                "The 'max_epochs' parameter of EEGM2Pretrainer must be >= 1 without "
-                "init_weights (0 trains nothing: it takes a checkpoint as it is); got 0."
-            )
+        parse_features(self.features)
         config = self._network_config()
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
@@ -241,11 +275,21 @@ with windows from the start of the epoch). One process without a launcher works 
             network = self._build_network(self.n_chans_, config)
             if self.init_weights is not None:
                 load_authors_weights(network, self.init_weights)
-            if self.max_epochs == 0:
+            if self.max_epochs == 0:  # the network as initialised: no training, no history
                 self.device_ = resolve_device(self.device)
                 self.net_ = restore_net(ReconstructionNet, network, self.device_)
                 self.history_ = History()
                 return
+            masked = any((self.mask_ratio, self.channel_mask_ratio, self.skip_dropout))
+            module: torch.nn.Module = network
+            if masked:
+                module = MaskedAutoencoder(
+                    network,
+                    self.mask_ratio,
+                    self.mask_span,
+                    self.channel_mask_ratio,
+                    self.skip_dropout,
+                )
             steps = self.max_epochs * -(-len(train[0]) // self.batch_size)
             # OneCycleLR divides by zero when its warm-up is under one step or ends at the
             # last step, which only very short runs hit: give those a longer warm-up.
@@ -260,26 +304,37 @@ with windows from the start of the epoch). One process without a launcher works 
                 final_div_factor=100.0,
                 anneal_strategy="cos",
             )
-            fit_net(
-                self,
-                ReconstructionNet,
-                network,
-                train,
-                valid,
-                criterion=SpatioTemporalLoss,
-                optimizer=torch.optim.AdamW,
-                optimizer_params={"weight_decay": self.weight_decay},
-                callbacks=[("one_cycle", schedule)],
-                accelerator=accelerator,
-                distributed_class=DistributedReconstructionNet,
-                criterion__alpha=self.alpha,
-                criterion__beta=self.beta,
-                criterion__fft_norm=self.fft_norm,
-                **loaders,
-            )
+            try:
+                fit_net(
+                    self,
+                    ReconstructionNet,
+                    module,
+                    train,
+                    valid,
+                    criterion=MaskedSpatioTemporalLoss if masked else SpatioTemporalLoss,
+                    optimizer=torch.optim.AdamW,
+                    optimizer_params={"weight_decay": self.weight_decay},
+                    callbacks=[("one_cycle", schedule)],
+                    accelerator=accelerator,
+                    distributed_class=DistributedReconstructionNet,
+                    criterion__alpha=self.alpha,
+                    criterion__beta=self.beta,
+                    criterion__fft_norm=self.fft_norm,
+                    **loaders,
+                )
+            finally:  # also when training stops early: the fitted net holds the bare network
+                self._unwrap_masked()
+
+    def _unwrap_masked(self) -> None:
+        """After masked pretraining, keep the bare network (transform and reuse need it)."""
+        net = getattr(self, "net_", None)
+        if net is not None and isinstance(net.module_, MaskedAutoencoder):
+            history = self.history_
+            self.net_ = restore_net(ReconstructionNet, net.module_.network, self.device_)
+            self.net_.history = history
 
     def transform(self, X: Any) -> np.ndarray:
-        """Encoder features: nine statistics over time of each feature channel.
+        """Encoder features (``features``; by default nine statistics of each channel).
 
         Works on any window length of at least ``2 ** len(widths)`` time points.
 
@@ -289,14 +344,15 @@ with windows from the start of the epoch). One process without a launcher works 
 
         Returns
         -------
-        ndarray of float32, shape (n_samples, 9 * widths[-1])
-            Statistic-major (see :meth:`get_feature_names_out`).
+        ndarray of float32, shape (n_samples, n_features)
+            ``9 * widths[-1]`` for "light", in the order of :meth:`get_feature_names_out`.
         """
         data = self._check_X(X)
         module = self.net_.module_.eval()
-        layer = "pool" if self.features == "light" else "bottleneck"
         return self._map_batches(
-            lambda x: summary_statistics(module.forward_features(x, layer)), data, self.net_.device
+            lambda x: encoder_features(module, x, self.features, self.n_time_bins),
+            data,
+            self.net_.device,
         )
 
     def reconstruct(self, X: Any) -> np.ndarray:
@@ -337,12 +393,12 @@ with windows from the start of the epoch). One process without a launcher works 
         return -float(losses.sum() / len(data))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Names of the ``transform`` outputs: ``"{layer}_{statistic}_{channel}"``.
+        """Names of the ``transform`` outputs, in its order.
 
-        ``layer`` is "pool" or "bottleneck" (``features``), ``statistic`` one of
-        :data:`~sk_eegm2.nn.STATISTICS` and ``channel`` the feature channel, 0 to
-        ``config_.widths[-1] - 1``; statistic-major, as ``transform`` orders them, e.g.
-        ``"pool_mean_0"``, ``"pool_mean_1"``, ...
+        For "light": ``"pool_{statistic}_{channel}"``, statistic-major, with ``statistic``
+        one of :data:`~sk_eegm2.nn.STATISTICS` and ``channel`` from 0 to
+        ``config_.widths[-1] - 1`` (``"pool_min_0"``, ``"pool_min_1"``, ...); the other
+        feature sets are named by :func:`sk_eegm2.nn.feature_names`.
 
         Parameters
         ----------
@@ -351,15 +407,11 @@ with windows from the start of the epoch). One process without a launcher works 
 
         Returns
         -------
-        ndarray of str, shape (9 * ``config_.widths[-1]``,)
+        ndarray of str
         """
         check_is_fitted(self)
-        layer = "pool" if self.features == "light" else "bottleneck"
-        n_channels = self.config_.widths[-1]
-        return np.asarray(
-            [f"{layer}_{stat}_{c}" for stat in STATISTICS for c in range(n_channels)],
-            dtype=object,
-        )
+        names = feature_names(self.config_.widths, self.features, self.n_time_bins)
+        return np.asarray(names, dtype=object)
 
     def _network_modules(self) -> dict[str, torch.nn.Module]:
         return {"net_": self._build_network(self.n_chans_, self.config_)}

@@ -126,5 +126,14 @@ def test_another_architecture_or_no_checkpoint_is_refused(authors_file):
         EEGM2Pretrainer(init_weights=path, max_epochs=0, preset="cpu").fit(windows())
     with pytest.raises(ValueError, match="n_chans 3"):
         EEGM2Pretrainer(**ARCHITECTURE, init_weights=path, max_epochs=0).fit(windows(n_chans=4))
-    with pytest.raises(ValueError, match="without init_weights"):
-        EEGM2Pretrainer(**ARCHITECTURE, max_epochs=0).fit(windows())
+
+
+def test_max_epochs_0_keeps_the_initial_network_an_untrained_twin():
+    X = windows()
+    twin = EEGM2Pretrainer(**ARCHITECTURE, max_epochs=0, random_state=3).fit(X)
+    torch.manual_seed(123)  # the caller's random state does not matter, random_state does
+    again = EEGM2Pretrainer(**ARCHITECTURE, max_epochs=0, random_state=3).fit(X)
+    trained = EEGM2Pretrainer(**ARCHITECTURE, max_epochs=1, random_state=3).fit(X)
+    assert len(twin.history_) == 0
+    np.testing.assert_array_equal(twin.transform(X), again.transform(X))
+    assert not np.allclose(twin.transform(X), trained.transform(X))

@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from sk_eegm2.__main__ import main
-from sk_eegm2.baselines import LogBandPower
-from sk_eegm2.benchmark import markdown_table, run_eegmat, save
+from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
+from sk_eegm2.benchmark import (
+    HELDOUT,
+    heldout_markdown,
+    include_runs,
+    markdown_table,
+    run_eegmat,
+    run_heldout,
+    save,
+    save_heldout,
+)
 
 TINY = {
     "network": {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16,
@@ -18,7 +27,8 @@ TINY = {
     "finetune": {"max_epochs": 1, "batch_size": 64},
 }  # fmt: skip
 MODELS = {
-    "EEGM2 (Linear)", "EEGM2 (Light)", "EEGM2 (Fine)", "EEGM2 (Scratch)", "Log band power + LR",
+    "EEGM2 (Linear)", "EEGM2 (Light)", "EEGM2 (Fine)", "Log band power + LR",
+    "LR on raw windows (16 Hz)",
 }  # fmt: skip
 
 
@@ -28,6 +38,9 @@ def test_cross_subject_study_on_real_eeg(eegmat_path, tmp_path):
         eegmat_path, config=TINY, n_folds=2, subjects=[0, 1, 2, 3], log=lines.append
     )
     assert MODELS <= set(results["summary"])
+    for mode in ("Linear", "Light"):  # every EEGM2 mode beside its untrained twin
+        assert f"EEGM2 ({mode}, untrained)" in results["summary"]
+    assert "EEGM2 (Scratch = Fine, untrained)" in results["summary"]
     for runs in results["folds"].values():
         assert len(runs) == 2
         for scores in runs:
@@ -66,3 +79,51 @@ def test_log_band_power_finds_the_alpha_rhythm():
     assert (features.argmax(-1) == 2).all()  # the 8-13 Hz band
     with pytest.raises(ValueError, match="sfreq"):
         LogBandPower().fit(alpha)
+
+
+def test_heldout_protocol_reports_seeds_and_merges_a_peer(eegmat_path, tmp_path, monkeypatch):
+    monkeypatch.setitem(HELDOUT, "heldout_subjects", [12, 13, 14, 15])
+    monkeypatch.setitem(HELDOUT, "n_folds", 2)
+    config = {**TINY, "fine": False}
+    lines: list[str] = []
+    results = run_heldout(eegmat_path, config=config, seeds=[0, 1], folds=[1], log=lines.append)
+    runs = results["runs"]["EEGM2 (Linear)"]
+    assert sorted((r["seed"], r["fold"]) for r in runs) == [(0, 1), (1, 1)]
+    assert "EEGM2 (Fine)" not in results["runs"] and results["n_subjects"] == 4
+    ba = results["summary"]["Log band power + LR"]["balanced_accuracy"]
+    seed_means = [
+        np.mean([r["balanced_accuracy"] for r in results["runs"]["Log band power + LR"]
+                 if r["seed"] == s]) for s in (0, 1)
+    ]  # fmt: skip
+    assert ba["mean"] == pytest.approx(np.mean(seed_means))
+    assert ba["std"] == pytest.approx(np.std(seed_means))
+    assert any("pretrained on" in line for line in lines)
+    peer = {"runs": {"ShallowFBCSPNet": [
+        {"seed": s, "fold": f, "balanced_accuracy": 0.5 + s / 10, "roc_auc": 0.6}
+        for s in (0, 1) for f in (0, 1)
+    ]}}  # fmt: skip
+    # two seeds of two folds: mean 0.55 over seeds, std 0.05
+    include_runs(results, peer, "peer.json")
+    assert results["summary"]["ShallowFBCSPNet"]["balanced_accuracy"]["mean"] == pytest.approx(0.55)
+    paths = save_heldout(results, tmp_path)
+    assert json.loads(paths[0].read_text())["summary"] == results["summary"]
+    assert "| ShallowFBCSPNet |" in heldout_markdown(results)
+    assert "peer.json" in paths[1].read_text()
+    # a peer's file merged later into the saved runs, without running them again
+    peer_file = tmp_path / "eegnet.json"
+    peer_file.write_text(json.dumps({"runs": {"EEGNet": peer["runs"]["ShallowFBCSPNet"]}}))
+    argv = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(tmp_path)]
+    assert main([*argv, "--include", str(peer_file)]) == 0
+    merged = json.loads(paths[0].read_text())
+    assert {"EEGNet", "ShallowFBCSPNet", "EEGM2 (Linear)"} <= set(merged["summary"])
+    assert merged["runs"]["EEGM2 (Linear)"] == results["runs"]["EEGM2 (Linear)"]
+
+
+def test_raw_window_baseline_sees_the_waveform():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2, 64))
+    y = np.repeat([0, 1], 20)
+    X[y == 1, 0, :32] += 1.0  # a slow deflection in the first half of channel 0
+    model = raw_window_pipeline(8).fit(X[::2], y[::2])
+    assert model.score(X[1::2], y[1::2]) > 0.9
+    assert model[0].transform(X).shape == (40, 2 * 8)

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from sk_eegm2.nn import SpatioTemporalLoss, spatiotemporal_loss, spectral_loss
+from sk_eegm2.nn import (
+    MaskedSpatioTemporalLoss,
+    SpatioTemporalLoss,
+    masked_spatiotemporal_loss,
+    spatiotemporal_loss,
+    spectral_loss,
+)
 
 
 def numpy_loss(x_hat, x, alpha=1.0, beta=1.0, norm="backward"):
@@ -53,3 +59,25 @@ def test_gradient_flows():
     x_hat = torch.zeros_like(x, requires_grad=True)
     spatiotemporal_loss(x_hat, x).backward()
     assert x_hat.grad is not None and x_hat.grad.abs().sum() > 0
+
+
+def test_masked_loss_counts_masked_positions_only():
+    torch.manual_seed(0)
+    x, x_hat = torch.randn(2, 3, 4, 32, dtype=torch.float64)
+    everywhere = torch.ones_like(x, dtype=torch.bool)
+    torch.testing.assert_close(
+        masked_spatiotemporal_loss(x_hat, x, everywhere, 0.3, 2.0),
+        spatiotemporal_loss(x_hat, x, 0.3, 2.0),
+    )
+    mask = torch.rand_like(x) < 0.4
+    loss = masked_spatiotemporal_loss(x_hat, x, mask)
+    elsewhere = torch.where(mask, x_hat, x_hat + 5 * torch.randn_like(x))  # errors off the mask
+    torch.testing.assert_close(masked_spatiotemporal_loss(elsewhere, x, mask), loss)
+    perfect = torch.where(mask, x, x_hat)
+    assert masked_spatiotemporal_loss(perfect, x, mask).item() == pytest.approx(0.0, abs=1e-12)
+    # the same error at every position scores like the unmasked loss (L1 term exactly)
+    constant = x + 0.5
+    assert masked_spatiotemporal_loss(constant, x, mask, 1.0, 0.0).item() == pytest.approx(0.5)
+    module = MaskedSpatioTemporalLoss(1.0, 2.0)
+    expected = masked_spatiotemporal_loss(x_hat, x, mask, 1.0, 2.0)
+    torch.testing.assert_close(module((x_hat, mask), x), expected)

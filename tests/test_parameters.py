@@ -42,7 +42,7 @@ def test_single_settings_override_the_preset():
 
 
 BAD = {
-    "max_epochs": 0,
+    "max_epochs": -1,  # 0 is refused by the classifier; for a pretrainer it means "no training"
     "batch_size": 0,
     "expand": 0,
     "widths": (),
@@ -106,3 +106,8 @@ def test_feature_names_follow_the_fitted_network_not_later_parameters():
     names = model.get_feature_names_out()
     assert len(names) == model.transform(X).shape[1] == 9 * 8
     assert names[0] == f"pool_{STATISTICS[0]}_0" and names[-1] == f"pool_{STATISTICS[-1]}_7"
+
+
+def test_a_classifier_refuses_max_epochs_0():
+    with pytest.raises(InvalidParameterError, match="'max_epochs' parameter"):
+        EEGM2Classifier(**TINY, max_epochs=0).fit(X, Y)

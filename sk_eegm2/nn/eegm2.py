@@ -254,12 +254,21 @@ class EEGM2(nn.Module):
             return _over_time(self.bottleneck, pooled)
         raise ValueError(f"layer must be 'pool' or 'bottleneck', got {layer!r}.")
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Reconstruct ``x`` (B, n_chans, T); returns (B, n_chans, T)."""
+    def forward(self, x: Tensor, skip_dropout: float = 0.0) -> Tensor:
+        """Reconstruct ``x`` (B, n_chans, T); returns (B, n_chans, T).
+
+        ``skip_dropout`` (a pretraining option, not the paper's): the probability that a
+        skip connection is replaced by zeros, drawn per window and level, so that the
+        decoder cannot always copy the input from the full-resolution levels and must use
+        the deep path. Kept skips are not rescaled.
+        """
         skips, pooled = self.encode(x)
         h = _over_time(self.bottleneck, pooled)
         for level in range(self.depth, 0, -1):
             skip = skips[level - 1]
+            if skip_dropout:
+                keep = torch.rand(len(skip), 1, 1, device=skip.device) >= skip_dropout
+                skip = skip * keep
             h = F.interpolate(h, size=skip.shape[-1], mode="linear", align_corners=False)
             h = getattr(self, f"decoder{level}")(torch.cat([skip, h], dim=1))
             if level > 1:

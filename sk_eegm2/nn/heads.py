@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .eegm2 import EEGM2
@@ -33,6 +34,116 @@ def summary_statistics(z: Tensor) -> Tensor:
     quantiles = torch.quantile(z, q, dim=-1)  # (5, B, D)
     stats = [z.amin(-1), z.amax(-1), z.mean(-1), std, *quantiles]
     return torch.cat(stats, dim=-1)
+
+
+def log_variance(z: Tensor, eps: float = 1e-6) -> Tensor:
+    """Log-variance (log power about the mean) of each channel over time.
+
+    EEG's discriminative information is mostly in log-power, which none of the nine Light
+    statistics is: they are linear in amplitude.
+
+    Parameters
+    ----------
+    z : Tensor, shape (B, D, L)
+        Features over time.
+    eps : float
+        Added to the variance so that a constant channel gives a finite value.
+
+    Returns
+    -------
+    Tensor, shape (B, D)
+    """
+    return torch.log(z.float().var(dim=-1, correction=0) + eps)
+
+
+def time_bins(z: Tensor, n_bins: int) -> Tensor:
+    """Mean of each channel in ``n_bins`` consecutive, near-equal time bins.
+
+    Keeps the timing (of ERPs, waveform shapes) that statistics over the whole window lose.
+
+    Parameters
+    ----------
+    z : Tensor, shape (B, D, L)
+        Features over time, ``L >= 1``.
+    n_bins : int
+        Bins (with ``n_bins > L`` some bins repeat a sample).
+
+    Returns
+    -------
+    Tensor, shape (B, D * n_bins)
+        Channel-major: channel 0's bins, then channel 1's, ...
+    """
+    return F.adaptive_avg_pool1d(z.float(), n_bins).flatten(1)
+
+
+#: What :func:`encoder_features` can compute; ``features`` joins any of them with "+".
+FEATURE_SETS = ("light", "bottleneck", "logvar", "bins")
+
+
+def parse_features(features: str) -> tuple[str, ...]:
+    """The parts of a ``features`` string such as ``"light+logvar"``, validated."""
+    parts = tuple(features.split("+")) if isinstance(features, str) else ()
+    if not parts or any(p not in FEATURE_SETS for p in parts) or len(set(parts)) < len(parts):
+        raise ValueError(
+            f"features must be one or more of {FEATURE_SETS} joined by '+' (each once), "
+            f"e.g. 'light' or 'light+logvar'; got {features!r}."
+        )
+    return parts
+
+
+def encoder_features(network: EEGM2, x: Tensor, features: str, n_time_bins: int = 8) -> Tensor:
+    """Frozen-encoder features of windows ``x``, the parts of ``features`` side by side.
+
+    - ``"light"``: :func:`summary_statistics` of the last pooled encoder output (EEGM2's
+      Light features, ``9 * widths[-1]``).
+    - ``"bottleneck"``: the same statistics after the bottleneck (``9 * widths[-1]``).
+    - ``"logvar"``: :func:`log_variance` of the output of every encoder level, before its
+      pooling (``sum(widths)``): learned filters' log-power, at every time scale.
+    - ``"bins"``: :func:`time_bins` of the last pooled output (``n_time_bins * widths[-1]``).
+
+    Parameters
+    ----------
+    network : EEGM2
+    x : Tensor, shape (B, n_chans, T)
+    features : str
+        Parts joined by "+" (see :func:`parse_features`), concatenated in the given order.
+    n_time_bins : int
+        Bins of ``"bins"``.
+
+    Returns
+    -------
+    Tensor, shape (B, n_features)
+        Named by :func:`feature_names`.
+    """
+    skips, pooled = network.encode(x)
+    blocks = {
+        "light": lambda: summary_statistics(pooled),
+        "bottleneck": lambda: summary_statistics(
+            network.bottleneck(pooled.transpose(1, 2)).transpose(1, 2)
+        ),
+        "logvar": lambda: torch.cat([log_variance(skip) for skip in skips], dim=1),
+        "bins": lambda: time_bins(pooled, n_time_bins),
+    }
+    return torch.cat([blocks[part]() for part in parse_features(features)], dim=1)
+
+
+def feature_names(widths: tuple[int, ...], features: str, n_time_bins: int = 8) -> list[str]:
+    """Names of the columns of :func:`encoder_features`, in its order.
+
+    ``"pool_{statistic}_{channel}"`` and ``"bottleneck_{statistic}_{channel}"``
+    (statistic-major), ``"logvar{level}_{channel}"`` (levels from 1, the top one), and
+    ``"pool_bin{bin}_{channel}"`` (channel-major).
+    """
+    last = range(widths[-1])
+    names = {
+        "light": [f"pool_{stat}_{c}" for stat in STATISTICS for c in last],
+        "bottleneck": [f"bottleneck_{stat}_{c}" for stat in STATISTICS for c in last],
+        "logvar": [
+            f"logvar{level}_{c}" for level, width in enumerate(widths, 1) for c in range(width)
+        ],
+        "bins": [f"pool_bin{b}_{c}" for c in last for b in range(n_time_bins)],
+    }
+    return [name for part in parse_features(features) for name in names[part]]
 
 
 class LightHead(nn.Module):
@@ -101,3 +212,47 @@ class FineTuneNetwork(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, n_classes) for ``x`` (B, C, T)."""
         return self.head(self.backbone(x))
+
+
+class PooledHeadNetwork(nn.Module):
+    """The encoder, then a linear head on pooled encoder features (not the paper's head).
+
+    ``x (B, C, T) -> encoder_features -> batch norm (no affine) -> Linear(n_features, K)``:
+    the head has ``n_features * K`` weights where the paper's Fine head has ``C * T * 128``,
+    and works for any window length. Every weight (encoder and head) is trained; the decoder
+    is kept but unused.
+
+    Parameters
+    ----------
+    backbone : EEGM2
+        The (pre-trained or fresh) autoencoder.
+    n_classes : int
+        Output logits.
+    features : str
+        Encoder features the head sees (see :func:`encoder_features`).
+    n_time_bins : int
+        Bins of the "bins" features.
+    """
+
+    def __init__(
+        self, backbone: EEGM2, n_classes: int, features: str = "logvar", n_time_bins: int = 8
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.features = features
+        self.n_time_bins = n_time_bins
+        n_features = len(feature_names(backbone.widths, features, n_time_bins))
+        self.norm = nn.BatchNorm1d(n_features, affine=False)
+        self.linear = nn.Linear(n_features, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, n_classes) for ``x`` (B, C, T)."""
+        z = encoder_features(self.backbone, x, self.features, self.n_time_bins)
+        norm = self.norm
+        # A training batch of one window has no spread to standardise by: use running stats.
+        batch_stats = self.training and len(z) > 1
+        z = F.batch_norm(
+            z, norm.running_mean, norm.running_var, training=batch_stats, momentum=0.1,
+            eps=norm.eps,
+        )  # fmt: skip
+        return self.linear(z)

@@ -65,3 +65,48 @@ class SpatioTemporalLoss(nn.Module):
     def forward(self, x_hat: Tensor, x: Tensor) -> Tensor:
         """Loss of the reconstruction ``x_hat`` against ``x``, both (B, C, T)."""
         return spatiotemporal_loss(x_hat, x, self.alpha, self.beta, self.fft_norm)
+
+
+def masked_spatiotemporal_loss(
+    x_hat: Tensor,
+    x: Tensor,
+    mask: Tensor,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    fft_norm: FFTNorm = "backward",
+) -> Tensor:
+    """:func:`spatiotemporal_loss` restricted to the masked positions.
+
+    ``alpha * mean_{mask}|x_hat - x| + beta * spectral_loss(mask * x_hat, mask * x) / m``,
+    where ``m`` is the masked share of the positions: the L1 term averages over masked
+    positions only, and the spectral term is the spectrum of the error on masked positions
+    (zero elsewhere), rescaled so that a mask of the same error at every position scores like
+    the unmasked loss. With a mask of all True it equals :func:`spatiotemporal_loss`.
+
+    Parameters
+    ----------
+    x_hat, x : Tensor, shape (B, C, T)
+        Reconstruction and target.
+    mask : Tensor of bool, shape (B, C, T)
+        True on the positions that count (the ones hidden from the network).
+    alpha, beta, fft_norm
+        See :func:`spatiotemporal_loss`.
+
+    Returns
+    -------
+    Tensor, scalar.
+    """
+    weight = mask.to(x.dtype)
+    share = weight.mean().clamp_min(torch.finfo(x.dtype).tiny)
+    l1 = ((x_hat - x).abs() * weight).mean() / share
+    return alpha * l1 + beta * spectral_loss(x_hat * weight, x * weight, fft_norm) / share
+
+
+class MaskedSpatioTemporalLoss(SpatioTemporalLoss):
+    """:func:`masked_spatiotemporal_loss` as a criterion for :class:`~sk_eegm2.nn.masking.
+    MaskedAutoencoder`, whose output is the pair ``(x_hat, mask)``."""
+
+    def forward(self, prediction: tuple[Tensor, Tensor], x: Tensor) -> Tensor:  # type: ignore[override]
+        """Loss of ``prediction = (x_hat, mask)`` against ``x``, all (B, C, T)."""
+        x_hat, mask = prediction
+        return masked_spatiotemporal_loss(x_hat, x, mask, self.alpha, self.beta, self.fft_norm)
