@@ -32,6 +32,8 @@ B and C within a group), r = h / g heads per group, p headdim, n d_state.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,6 +69,9 @@ def segment_sum(a: Tensor) -> Tensor:
 
 def ssd_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int) -> Tensor:
     """Chunked SSD scan (zero initial state), computed in at least float32.
+
+    Autocast does not reach inside: under ``torch.autocast`` the scan still runs in float32
+    (its decays need the range), and returns the dtype of ``x``.
 
     Parameters
     ----------
@@ -105,16 +110,39 @@ def _stable_chunk(a: Tensor, chunk_size: int, max_exponent: float) -> int:
     ``2 * max_exponent``, so that ``|cs - m| <= max_exponent`` with ``m`` halfway.
 
     ``a`` (b, L, h) is the log decay per step. A chunk's ``cs`` spans ``-(a_1 + ... +
-    a_{l-1})``: its first step's decay is in every ``cs`` of the chunk alike.
+    a_{l-1})``: its first step's decay is in every ``cs`` of the chunk alike. All candidate
+    lengths are checked at once, so the choice costs one synchronisation (and one graph
+    break under ``torch.compile``), not one per halving.
     """
     b, length, h = a.shape
-    chunk = max(1, min(chunk_size, length))
-    while chunk > 1:
-        span = -F.pad(a, (0, 0, 0, -length % chunk)).view(b, -1, chunk, h)[:, :, 1:].sum(2)
-        if span.max().item() <= 2 * max_exponent:
-            break
-        chunk //= 2
-    return chunk
+    candidates = [max(1, min(chunk_size, length))]
+    while candidates[-1] > 1:
+        candidates.append(candidates[-1] // 2)
+    if len(candidates) == 1:  # a single step: nothing to span
+        return 1
+    spans = torch.stack(
+        [
+            F.pad(a, (0, 0, 0, -length % chunk)).view(b, -1, chunk, h)[:, :, 1:].sum(2).min().neg()
+            for chunk in candidates[:-1]
+        ]
+    )
+    stable = (spans <= 2 * max_exponent).tolist()
+    return next((chunk for chunk, ok in zip(candidates, stable, strict=False) if ok), 1)
+
+
+def without_autocast(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an autograd function's ``forward(ctx, t, ...)`` or ``backward(ctx, t, ...)`` with
+    autocast off on ``t``'s device: the function casts its inputs itself (the scan to float32
+    at least), and autocast would otherwise recast its matmuls to half precision, in the
+    forward pass and again in a backward pass run inside the autocast region.
+    """
+
+    @functools.wraps(method)
+    def wrapper(ctx: Any, first: Tensor, *args: Any) -> Any:
+        with torch.autocast(first.device.type, enabled=False):
+            return method(ctx, first, *args)
+
+    return wrapper
 
 
 class _Grid:
@@ -249,6 +277,7 @@ class _SSDScan(torch.autograd.Function):
     """
 
     @staticmethod
+    @without_autocast
     def forward(
         ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int
     ) -> Tensor:
@@ -279,6 +308,7 @@ class _SSDScan(torch.autograd.Function):
         return grid.natural(y).to(ctx.dtypes[0])
 
     @staticmethod
+    @without_autocast
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, dt, A, B, C, states = ctx.saved_tensors
         grid: _Grid = ctx.grid
