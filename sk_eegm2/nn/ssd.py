@@ -110,24 +110,28 @@ def _stable_chunk(a: Tensor, chunk_size: int, max_exponent: float) -> int:
     ``2 * max_exponent``, so that ``|cs - m| <= max_exponent`` with ``m`` halfway.
 
     ``a`` (b, L, h) is the log decay per step. A chunk's ``cs`` spans ``-(a_1 + ... +
-    a_{l-1})``: its first step's decay is in every ``cs`` of the chunk alike. All candidate
-    lengths are checked at once, so the choice costs one synchronisation (and one graph
-    break under ``torch.compile``), not one per halving.
+    a_{l-1})``: its first step's decay is in every ``cs`` of the chunk alike. The longest
+    chunk is checked first (it almost always holds), then all shorter ones at once: one
+    synchronisation (one graph break under ``torch.compile``), at most two.
     """
     b, length, h = a.shape
     candidates = [max(1, min(chunk_size, length))]
     while candidates[-1] > 1:
         candidates.append(candidates[-1] // 2)
-    if len(candidates) == 1:  # a single step: nothing to span
-        return 1
-    spans = torch.stack(
-        [
-            F.pad(a, (0, 0, 0, -length % chunk)).view(b, -1, chunk, h)[:, :, 1:].sum(2).min().neg()
-            for chunk in candidates[:-1]
+
+    def stable(chunks: list[int]) -> list[bool]:
+        spans = [
+            F.pad(a, (0, 0, 0, -length % chunk)).view(b, -1, chunk, h)[:, :, 1:].sum(2).min()
+            for chunk in chunks
         ]
-    )
-    stable = (spans <= 2 * max_exponent).tolist()
-    return next((chunk for chunk, ok in zip(candidates, stable, strict=False) if ok), 1)
+        return (torch.stack(spans) >= -2 * max_exponent).tolist()
+
+    if len(candidates) == 1 or stable(candidates[:1])[0]:
+        return candidates[0]
+    shorter = candidates[1:-1]  # a chunk of one step spans nothing
+    if not shorter:
+        return 1
+    return next((c for c, ok in zip(shorter, stable(shorter), strict=True) if ok), 1)
 
 
 def without_autocast(method: Callable[..., Any]) -> Callable[..., Any]:
