@@ -98,8 +98,10 @@ class _GatedRMSNormLinear(torch.autograd.Function):
     the per-step scale and the narrow output are kept for the backward pass, which
     recomputes the gate and works in place: at most three wide tensors at a time.
 
-    The norm is computed in float32 at least; the two products with the weight matrix (and
-    the one for its gradient) run in ``matmul_dtype``, the autocast dtype under autocast.
+    The gate is applied in the inputs' dtype and the norm accumulated in float32 at least;
+    the products with the weight matrix (and the one for its gradient) run in
+    ``matmul_dtype``, the autocast dtype under autocast. The backward pass recomputes in
+    float32 at least.
     """
 
     @staticmethod
@@ -113,8 +115,10 @@ class _GatedRMSNormLinear(torch.autograd.Function):
         eps: float,
         matmul_dtype: torch.dtype,
     ) -> Tensor:
-        gated = F.silu(_at_least_float32(z)).mul_(y)  # (..., d_inner)
-        inv_rms = torch.rsqrt(gated.square().mean(-1, keepdim=True) + eps)  # (..., 1)
+        gated = F.silu(z).mul_(y)  # (..., d_inner), in the inputs' dtype
+        accumulate = torch.promote_types(gated.dtype, torch.float32)
+        norm = torch.linalg.vector_norm(gated, dim=-1, keepdim=True, dtype=accumulate)
+        inv_rms = torch.rsqrt(norm.square() / gated.shape[-1] + eps)  # (..., 1)
         merged = weight * norm_weight.to(weight.dtype)  # (d_model, d_inner)
         out = F.linear(gated.to(matmul_dtype), merged.to(matmul_dtype))
         out.mul_(inv_rms.to(matmul_dtype))

@@ -189,7 +189,7 @@ class _Grid:
         """Natural ``t`` (b, Lp, h, p) times a per-step, per-head ``scale`` (b, Lp, h),
         written group-major: (b*c*g, l, r*p)."""
         b, c, l, g, r, p = self.b, self.c, self.l, self.g, self.r, self.p  # noqa: E741
-        out = t.new_empty(b, c, g, l, r, p)
+        out = scale.new_empty(b, c, g, l, r, p)  # in the scale's dtype, whatever t's is
         steps = t.view(b, c, l, g, r, p).transpose(2, 3)
         torch.mul(steps, scale.view(b, c, l, g, r, 1).transpose(2, 3), out=out)
         return out.view(b * c * g, l, r * p)
@@ -286,10 +286,12 @@ class _SSDScan(torch.autograd.Function):
         ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int
     ) -> Tensor:
         ctx.dtypes = (x.dtype, dt.dtype, A.dtype, B.dtype, C.dtype)
+        inputs = (x, dt, A, B, C)  # kept as given for the backward pass: half stays half
         dtype = torch.promote_types(x.dtype, torch.float32)
         chunk = _stable_chunk(dt.double() * A.double(), chunk_size, _max_exponent(dtype))
         grid = _Grid(x, B, chunk)
-        x, dt, B, C = (grid.pad_time(t.to(dtype)) for t in (x, dt, B, C))
+        x = grid.pad_time(x)  # read in its own dtype by the scaling below
+        dt, B, C = (grid.pad_time(t.to(dtype)) for t in (dt, B, C))
         decays = _Decays(grid, dt, A)
         Bg, Cg = grid.group_major(B), grid.group_major(C)  # (b*c*g, l, n)
 
@@ -307,7 +309,7 @@ class _SSDScan(torch.autograd.Function):
             torch.addcmul(own_k[:, k], states_k[:, k], through[:, k], out=states_k[:, k + 1])
         grid.scale_rows_(y, decays.from_start, other=torch.bmm(Cg, states))
 
-        ctx.save_for_backward(x, dt, A, B, C, states)
+        ctx.save_for_backward(*inputs, states)
         ctx.grid = grid
         return grid.natural(y).to(ctx.dtypes[0])
 
@@ -316,6 +318,8 @@ class _SSDScan(torch.autograd.Function):
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, dt, A, B, C, states = ctx.saved_tensors
         grid: _Grid = ctx.grid
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        x, dt, B, C = (grid.pad_time(t.to(dtype)) for t in (x, dt, B, C))
         b, c, l, g, r, h = grid.b, grid.c, grid.l, grid.g, grid.r, grid.h  # noqa: E741
         decays = _Decays(grid, dt, A)
         Bg, Cg = grid.group_major(B), grid.group_major(C)
