@@ -193,20 +193,22 @@ def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
 def worker_env(kind: str, allocator_cache: bool) -> dict[str, str]:
     """Environment of a worker process: how glibc's malloc treats large tensors.
 
-    By default glibc maps each allocation over 32 MiB afresh and unmaps it when freed, so
-    every large activation costs page faults, and the kernel zeroes its pages: a cost that
-    grows faster than T as more tensors pass that size (EEGM2's forward at T = 51,200 took
-    1.6 times its linear share of T = 12,800). For timing, ``allocator_cache`` keeps freed
-    memory for reuse instead (``MALLOC_MMAP_MAX_=0``, no trimming), as PyTorch's caching
-    allocator does on CUDA; the same for every model. For memory runs, glibc gets a fixed
-    1 MiB mmap threshold instead, so that every freed tensor goes back to the system and
-    the peak resident size is the peak of live tensors, like
-    ``torch.cuda.max_memory_allocated``.
+    By default the workers run with glibc's defaults, as a user's process does: every
+    allocation over 32 MiB is mapped afresh and unmapped when freed, so every large
+    activation costs page faults and the kernel's zeroing of its pages, and the peak
+    resident size includes what glibc keeps. ``allocator_cache`` (``--allocator-cache``)
+    asks for tuned settings instead: for timing, freed memory is kept for reuse
+    (``MALLOC_MMAP_MAX_=0``, no trimming; what ``Compute(reuse_memory=True)`` sets inside
+    the process), as PyTorch's caching allocator does on CUDA; for memory runs a fixed
+    1 MiB mmap threshold, so that every freed tensor goes back to the system and the peak
+    resident size is the peak of live tensors, like ``torch.cuda.max_memory_allocated``.
     """
     env = dict(os.environ)
+    if not allocator_cache:
+        return env
     if kind == "memory":
         env["MALLOC_MMAP_THRESHOLD_"] = str(2**20)
-    elif allocator_cache:
+    else:
         env["MALLOC_MMAP_MAX_"] = "0"
         env["MALLOC_TRIM_THRESHOLD_"] = str(2**50)
     return env
@@ -623,10 +625,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--paper-repeats", type=int, default=None, help="10 on CUDA, 3 on CPU")
     parser.add_argument("--paper-time-budget", type=float, default=20.0)
     parser.add_argument(
-        "--no-allocator-cache",
-        dest="allocator_cache",
-        action="store_false",
-        help="time with glibc's default malloc (see worker_env)",
+        "--allocator-cache",
+        action="store_true",
+        help="tuned glibc malloc settings for the workers (see worker_env); default: "
+        "glibc's defaults, as a user runs",
     )
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--out", type=Path, default=HERE / "results")

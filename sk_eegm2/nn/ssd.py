@@ -32,6 +32,8 @@ B and C within a group), r = h / g heads per group, p headdim, n d_state.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -67,6 +69,9 @@ def segment_sum(a: Tensor) -> Tensor:
 
 def ssd_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int) -> Tensor:
     """Chunked SSD scan (zero initial state), computed in at least float32.
+
+    Autocast does not reach inside: under ``torch.autocast`` the scan still runs in float32
+    (its decays need the range), and returns the dtype of ``x``.
 
     Parameters
     ----------
@@ -105,16 +110,43 @@ def _stable_chunk(a: Tensor, chunk_size: int, max_exponent: float) -> int:
     ``2 * max_exponent``, so that ``|cs - m| <= max_exponent`` with ``m`` halfway.
 
     ``a`` (b, L, h) is the log decay per step. A chunk's ``cs`` spans ``-(a_1 + ... +
-    a_{l-1})``: its first step's decay is in every ``cs`` of the chunk alike.
+    a_{l-1})``: its first step's decay is in every ``cs`` of the chunk alike. The longest
+    chunk is checked first (it almost always holds), then all shorter ones at once: one
+    synchronisation (one graph break under ``torch.compile``), at most two.
     """
     b, length, h = a.shape
-    chunk = max(1, min(chunk_size, length))
-    while chunk > 1:
-        span = -F.pad(a, (0, 0, 0, -length % chunk)).view(b, -1, chunk, h)[:, :, 1:].sum(2)
-        if span.max().item() <= 2 * max_exponent:
-            break
-        chunk //= 2
-    return chunk
+    candidates = [max(1, min(chunk_size, length))]
+    while candidates[-1] > 1:
+        candidates.append(candidates[-1] // 2)
+
+    def stable(chunks: list[int]) -> list[bool]:
+        spans = [
+            F.pad(a, (0, 0, 0, -length % chunk)).view(b, -1, chunk, h)[:, :, 1:].sum(2).min()
+            for chunk in chunks
+        ]
+        return (torch.stack(spans) >= -2 * max_exponent).tolist()
+
+    if len(candidates) == 1 or stable(candidates[:1])[0]:
+        return candidates[0]
+    shorter = candidates[1:-1]  # a chunk of one step spans nothing
+    if not shorter:
+        return 1
+    return next((c for c, ok in zip(shorter, stable(shorter), strict=True) if ok), 1)
+
+
+def without_autocast(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an autograd function's ``forward(ctx, t, ...)`` or ``backward(ctx, t, ...)`` with
+    autocast off on ``t``'s device: the function casts its inputs itself (the scan to float32
+    at least), and autocast would otherwise recast its matmuls to half precision, in the
+    forward pass and again in a backward pass run inside the autocast region.
+    """
+
+    @functools.wraps(method)
+    def wrapper(ctx: Any, first: Tensor, *args: Any) -> Any:
+        with torch.autocast(first.device.type, enabled=False):
+            return method(ctx, first, *args)
+
+    return wrapper
 
 
 class _Grid:
@@ -157,7 +189,7 @@ class _Grid:
         """Natural ``t`` (b, Lp, h, p) times a per-step, per-head ``scale`` (b, Lp, h),
         written group-major: (b*c*g, l, r*p)."""
         b, c, l, g, r, p = self.b, self.c, self.l, self.g, self.r, self.p  # noqa: E741
-        out = t.new_empty(b, c, g, l, r, p)
+        out = scale.new_empty(b, c, g, l, r, p)  # in the scale's dtype, whatever t's is
         steps = t.view(b, c, l, g, r, p).transpose(2, 3)
         torch.mul(steps, scale.view(b, c, l, g, r, 1).transpose(2, 3), out=out)
         return out.view(b * c * g, l, r * p)
@@ -249,14 +281,17 @@ class _SSDScan(torch.autograd.Function):
     """
 
     @staticmethod
+    @without_autocast
     def forward(
         ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int
     ) -> Tensor:
         ctx.dtypes = (x.dtype, dt.dtype, A.dtype, B.dtype, C.dtype)
+        inputs = (x, dt, A, B, C)  # kept as given for the backward pass: half stays half
         dtype = torch.promote_types(x.dtype, torch.float32)
         chunk = _stable_chunk(dt.double() * A.double(), chunk_size, _max_exponent(dtype))
         grid = _Grid(x, B, chunk)
-        x, dt, B, C = (grid.pad_time(t.to(dtype)) for t in (x, dt, B, C))
+        x = grid.pad_time(x)  # read in its own dtype by the scaling below
+        dt, B, C = (grid.pad_time(t.to(dtype)) for t in (dt, B, C))
         decays = _Decays(grid, dt, A)
         Bg, Cg = grid.group_major(B), grid.group_major(C)  # (b*c*g, l, n)
 
@@ -274,14 +309,17 @@ class _SSDScan(torch.autograd.Function):
             torch.addcmul(own_k[:, k], states_k[:, k], through[:, k], out=states_k[:, k + 1])
         grid.scale_rows_(y, decays.from_start, other=torch.bmm(Cg, states))
 
-        ctx.save_for_backward(x, dt, A, B, C, states)
+        ctx.save_for_backward(*inputs, states)
         ctx.grid = grid
         return grid.natural(y).to(ctx.dtypes[0])
 
     @staticmethod
+    @without_autocast
     def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
         x, dt, A, B, C, states = ctx.saved_tensors
         grid: _Grid = ctx.grid
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        x, dt, B, C = (grid.pad_time(t.to(dtype)) for t in (x, dt, B, C))
         b, c, l, g, r, h = grid.b, grid.c, grid.l, grid.g, grid.r, grid.h  # noqa: E741
         decays = _Decays(grid, dt, A)
         Bg, Cg = grid.group_major(B), grid.group_major(C)

@@ -1,0 +1,355 @@
+"""Windows per second of EEGM2 and of the fused attention variant, training and inference.
+
+    python benchmarks/throughput.py                        # one thread, the default grid
+    python benchmarks/throughput.py --baseline /tmp/old    # also the code of another commit
+    python benchmarks/throughput.py --quick                # a smoke run
+
+Networks: ``eegm2`` (the paper's network), ``eegm2-cpu`` (the CPU preset: widths (16, 32,
+64), expand 2, headdim 16, d_state 16, d_conv 2, chunk 64) and ``attention`` (EEGM2-S5 with
+fused attention, the paper's widths), all on 19 channels. Each batch shape (windows x 19 x
+T) is timed for a training step (forward, loss, backward) and for inference (forward under
+``torch.no_grad``), under each compute setting (:class:`sk_eegm2.nn.compute.Compute`):
+``float32``, ``bfloat16`` (autocast) and ``bfloat16+reuse_memory`` (glibc keeps freed
+memory during the step). ``--baseline DIR`` adds the networks of an older checkout
+(``DIR/sk_eegm2/nn``, e.g. ``git worktree add /tmp/old e3a3ef7``), in float32.
+
+Settings are timed alternately in one process (one warm-up on a small batch, then rounds
+in which each setting runs once), and the median per setting is reported. Times are the
+process's CPU time (user + system, page faults included), which on one thread is the wall
+time of an idle machine and is less disturbed by other processes on a shared one; wall
+times are kept in the JSON. The process runs with glibc's default allocator: only the
+``reuse_memory`` setting changes it, inside its own steps.
+
+FLOPs come from :class:`torch.utils.flop_counter.FlopCounterMode` (matmuls and
+convolutions) on one window, times the batch. The matmul ceiling is the best rate of a
+(4096 x 1024) @ (1024 x 1024) product in the same process and dtype; the share of it that
+a step reaches separates FLOPs from overhead.
+
+Writes ``throughput.json`` and ``throughput.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+from attention_variant import eegm2_s5  # noqa: E402
+
+import sk_eegm2.nn as current_nn  # noqa: E402
+from sk_eegm2.nn.compute import Compute  # noqa: E402
+
+N_CHANS = 19
+CPU_PRESET = {
+    "widths": (16, 32, 64),
+    "expand": 2,
+    "headdim": 16,
+    "d_state": 16,
+    "d_conv": 2,
+    "chunk_size": 64,
+}
+SETTINGS = {
+    "float32": Compute(),
+    "bfloat16": Compute(precision="bfloat16"),
+    "bfloat16+reuse_memory": Compute(precision="bfloat16", reuse_memory=True),
+}
+BASELINE = "baseline float32"
+
+
+def load_baseline(path: Path) -> ModuleType:
+    """``path/sk_eegm2/nn`` imported as its own package (it only imports itself)."""
+    folder = path / "sk_eegm2" / "nn"
+    spec = importlib.util.spec_from_file_location(
+        "baseline_nn", folder / "__init__.py", submodule_search_locations=[str(folder)]
+    )
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no sk_eegm2/nn package under {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["baseline_nn"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(network: str, package: ModuleType) -> nn.Module:
+    """A seeded network of ``package`` (this checkout's ``sk_eegm2.nn`` or a baseline)."""
+    torch.manual_seed(0)
+    if network == "eegm2":
+        return package.EEGM2(N_CHANS, backend="torch")  # type: ignore[no-any-return]
+    if network == "eegm2-cpu":
+        return package.EEGM2(N_CHANS, **CPU_PRESET, backend="torch")  # type: ignore[no-any-return]
+    if network == "attention":
+        return eegm2_s5(N_CHANS, fused=True)
+    raise ValueError(f"unknown network {network!r}")
+
+
+def step_function(net: nn.Module, compute: Compute, mode: str) -> Callable[[torch.Tensor], None]:
+    """One training step (without the optimizer's update) or one inference pass."""
+
+    def train(x: torch.Tensor) -> None:
+        net.zero_grad(set_to_none=True)
+        with compute.scope():
+            with compute.autocast(x.device):
+                loss = F.mse_loss(net(x).float(), x)
+            loss.backward()
+
+    def infer(x: torch.Tensor) -> None:
+        with compute.scope(), torch.no_grad(), compute.autocast(x.device):
+            net(x)
+
+    return train if mode == "train" else infer
+
+
+def count_flops(step: Callable[[torch.Tensor], None], n_times: int) -> int:
+    """FLOPs of ``step`` on one window of ``n_times``."""
+    with FlopCounterMode(display=False) as counter:
+        step(torch.randn(1, N_CHANS, n_times))
+    return int(counter.get_total_flops())
+
+
+def matmul_ceiling(dtype: torch.dtype, repeats: int = 5) -> float:
+    """Best FLOP/s of a (4096 x 1024) @ (1024 x 1024) product in ``dtype``."""
+    a, b = torch.randn(4096, 1024, dtype=dtype), torch.randn(1024, 1024, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        a @ b
+        best = min(best, time.process_time() - start)
+    return 2 * 4096 * 1024 * 1024 / best
+
+
+def time_point(
+    steps: dict[str, Callable[[torch.Tensor], None]], batch: int, n_times: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Median CPU and wall seconds per step of each setting, timed alternately."""
+    x = torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(0))
+    warm = x[: min(batch, 2)]
+    for step in steps.values():
+        step(warm)
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    wall: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            start_cpu, start_wall = time.process_time(), time.perf_counter()
+            step(x)
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start_wall)
+    return {
+        name: {
+            "seconds": statistics.median(cpu[name]),
+            "wall_seconds": statistics.median(wall[name]),
+            "windows_per_s": batch / statistics.median(cpu[name]),
+        }
+        for name in steps
+    }
+
+
+def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
+    baseline = load_baseline(args.baseline) if args.baseline else None
+    ceilings = {name: matmul_ceiling(getattr(torch, name)) for name in ("float32", "bfloat16")}
+    log(f"matmul ceiling GFLOP/s: { {k: round(v / 1e9, 1) for k, v in ceilings.items()} }")
+    records = []
+    for batch, n_times in args.shapes:
+        for network in args.networks:
+            nets = {name: build(network, current_nn) for name in SETTINGS}
+            if baseline is not None and network != "attention":
+                nets[BASELINE] = build(network, baseline)
+            for mode in args.modes:
+                steps = {
+                    name: step_function(net, SETTINGS.get(name, Compute()), mode)
+                    for name, net in nets.items()
+                }
+                flops = count_flops(steps["float32"], n_times) * batch
+                rounds = args.rounds if n_times * batch <= 64 * 1280 else max(1, args.rounds - 1)
+                timed = time_point(steps, batch, n_times, rounds)
+                for name, result in timed.items():
+                    dtype = "bfloat16" if name.startswith("bfloat16") else "float32"
+                    rate = flops / result["seconds"]
+                    record = {
+                        "network": network,
+                        "mode": mode,
+                        "batch": batch,
+                        "n_times": n_times,
+                        "setting": name,
+                        "gflop": flops / 1e9,
+                        "gflop_per_s": rate / 1e9,
+                        "ceiling_share": rate / ceilings[dtype],
+                        "rounds": rounds,
+                        **result,
+                    }
+                    records.append(record)
+                    log(
+                        f"{network:9s} {mode:9s} {batch:3d} x {N_CHANS} x {n_times:6d} "
+                        f"{name:22s} {result['windows_per_s']:8.2f} windows/s "
+                        f"({rate / 1e9:5.1f} GFLOP/s)"
+                    )
+    return {"ceilings_gflop_per_s": {k: v / 1e9 for k, v in ceilings.items()}, "records": records}
+
+
+def baseline_commit(path: Path) -> str:
+    """The commit checked out at ``path``, as the report names the baseline."""
+    head = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    )
+    return head.stdout.strip() or str(path)
+
+
+def machine_info() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "glibc": platform.libc_ver()[1],
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each setting's windows/s over the baseline's, and EEGM2's over attention's."""
+    index = {(r["network"], r["mode"], r["n_times"], r["setting"]): r for r in records}
+    rows = []
+    for r in records:
+        key = (r["network"], r["mode"], r["n_times"])
+        base = index.get((*key, BASELINE))
+        attention = index.get(("attention", r["mode"], r["n_times"], r["setting"]))
+        if r["network"] == "attention" or r["setting"] == BASELINE:
+            continue
+        rows.append(
+            {
+                **{k: r[k] for k in ("network", "mode", "n_times", "setting")},
+                "over_baseline": r["windows_per_s"] / base["windows_per_s"] if base else None,
+                "over_attention": (
+                    r["windows_per_s"] / attention["windows_per_s"] if attention else None
+                ),
+            }
+        )
+    return rows
+
+
+def markdown(report: dict[str, Any]) -> str:
+    meta = report["machine"]
+    ceilings = report["ceilings_gflop_per_s"]
+    lines = [
+        "# Throughput: windows per second",
+        "",
+        f"Machine: {meta['cpu']} ({meta['cpu_capability']}), {meta['cores']} cores, "
+        f"{meta['threads']} torch thread(s); Python {meta['python']}, torch {meta['torch']}, "
+        f"glibc {meta['glibc']} with its default allocator; {meta['date']}. "
+        f"Load average {report['load_average_start']:.1f} at the start, "
+        f"{report['load_average_end']:.1f} at the end.",
+        "",
+        f"Baseline: {report['baseline'] or 'none'}. "
+        f"Command: `{report['command']}`. CPU time per step (median over alternating rounds); "
+        f"matmul ceiling {ceilings['float32']:.1f} GFLOP/s in float32, "
+        f"{ceilings['bfloat16']:.1f} in bfloat16.",
+        "",
+        "| network | mode | batch x 19 x T | setting | windows/s | GFLOP/step | GFLOP/s "
+        "| share of matmul ceiling |",
+        "|---|---|---|---|---:|---:|---:|---:|",
+    ]
+    for r in report["records"]:
+        lines.append(
+            f"| {r['network']} | {r['mode']} | {r['batch']} x 19 x {r['n_times']} "
+            f"| {r['setting']} | {r['windows_per_s']:.2f} | {r['gflop']:.1f} "
+            f"| {r['gflop_per_s']:.1f} | {100 * r['ceiling_share']:.0f}% |"
+        )
+    lines += [
+        "",
+        "Speed-ups (windows/s ratios):",
+        "",
+        "| network | mode | T | setting | over baseline | EEGM2 over attention |",
+        "|---|---|---|---|---:|---:|",
+    ]
+
+    def ratio(value: float | None) -> str:
+        return "" if value is None else f"{value:.2f}x"
+
+    for row in report["speedups"]:
+        lines.append(
+            f"| {row['network']} | {row['mode']} | {row['n_times']} | {row['setting']} "
+            f"| {ratio(row['over_baseline'])} | {ratio(row['over_attention'])} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--shapes",
+        nargs="+",
+        default=["64x256", "64x1280", "2x12800"],
+        help="batch x T of each point",
+    )
+    parser.add_argument("--networks", nargs="+", default=["eegm2", "eegm2-cpu", "attention"])
+    parser.add_argument("--modes", nargs="+", default=["train", "inference"])
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds per point")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--baseline", type=Path, help="checkout whose sk_eegm2/nn to compare")
+    parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.shapes, args.rounds = ["4x256"], 1
+    args.shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes]
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    def log(text: str) -> None:
+        print(text, flush=True)
+
+    load_start = os.getloadavg()[0]
+    result = run(args, log)
+    report = {
+        "machine": machine_info(),
+        "baseline": baseline_commit(args.baseline) if args.baseline else None,
+        "command": " ".join(
+            ["python benchmarks/throughput.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        "load_average_start": load_start,
+        "load_average_end": os.getloadavg()[0],
+        **result,
+        "speedups": speedups(result["records"]),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "throughput.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "throughput.md").write_text(markdown(report))
+    log(markdown(report))
+
+
+if __name__ == "__main__":
+    main()
