@@ -40,6 +40,7 @@ from ._parameters import (
 )
 from ._training import check_checkpoint_dir
 from .nn import EEGM2, PRESETS, EEGM2Config
+from .nn.compute import Compute
 from .scaling import scale_windows
 from .validation import (
     EEGData,
@@ -117,6 +118,44 @@ presets). None: the preset's.""",
         [StrOptions({"auto", "torch", "mamba_ssm"})],
         '{"auto", "torch", "mamba_ssm"}',
         "Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.",
+    )
+    precision: str = parameter(
+        "float32",
+        [StrOptions({"float32", "bfloat16"})],
+        '{"float32", "bfloat16"}',
+        """Autocast precision of the network's matmuls and convolutions, in training and
+inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" trains about
+1.4 times faster on CPUs with bfloat16 units (the paper network) at a relative error of
+about 1e-4 in the loss and 2 % in the gradients; see the performance page.""",
+    )
+    compile: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """``torch.compile`` the network for training (same results up to rounding). On CPU
+the first step compiles for minutes and no speed-up was measured; for GPUs.""",
+    )
+    threads: int | None = parameter(
+        None,
+        [POSITIVE_INT, None],
+        "int or None",
+        """PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
+setting). 1 is fastest for small networks and lets joblib run folds side by side.""",
+    )
+    checkpointing: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """Activation recomputation in every Mamba block: about half the training memory for
+about twice the training time (long windows on small machines).""",
+    )
+    reuse_memory: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """Let glibc keep freed memory during ``fit`` and inference instead of faulting fresh
+pages in for every large tensor: faster CPU training (about 1.2 times), about 25 % more
+peak memory (see :func:`sk_eegm2.nn.compute.reused_memory`).""",
     )
     scaling: str | None = parameter(
         "window",
@@ -229,6 +268,16 @@ epoch's batches (skorch's ProgressBar).""",
                 )
         return config
 
+    def _compute(self) -> Compute:
+        """How the network runs (precision, compilation, threads, recomputation, memory)."""
+        return Compute(
+            precision=self.precision,  # type: ignore[arg-type]
+            compile=self.compile,
+            threads=self.threads,
+            checkpointing=self.checkpointing,
+            reuse_memory=self.reuse_memory,
+        )
+
     def _build_network(self, n_chans: int, config: EEGM2Config) -> EEGM2:
         return EEGM2.from_config(n_chans, config, chunk_size=self.chunk_size, backend=self.backend)
 
@@ -293,7 +342,8 @@ epoch's batches (skorch's ProgressBar).""",
             check_checkpoint_dir(self.checkpoint_dir)
         before = self._fitted_state()
         try:
-            yield
+            with self._compute().scope():  # threads, allocator
+                yield
         except BaseException:
             # Training of this estimator stopped (not that of a pretrainer it fits first): its
             # state is that of the last good epoch, whole.
@@ -324,10 +374,14 @@ epoch's batches (skorch's ProgressBar).""",
         With ``rescale``, outputs are brought back to the units of ``X``.
         """
         outputs = []
-        for start in range(0, len(X), self.batch_size):
-            batch, factor = self._scale(X[start : start + self.batch_size])
-            out = fn(torch.from_numpy(batch).to(device)).float().cpu().numpy()
-            outputs.append(out * factor if rescale else out)
+        compute = self._compute()
+        with compute.scope():
+            for start in range(0, len(X), self.batch_size):
+                batch, factor = self._scale(X[start : start + self.batch_size])
+                with compute.autocast(device):
+                    out = fn(torch.from_numpy(batch).to(device))
+                out = out.float().cpu().numpy()
+                outputs.append(out * factor if rescale else out)
         return np.concatenate(outputs)
 
     # ----------------------------------------------------------------- persistence

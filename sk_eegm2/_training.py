@@ -34,6 +34,7 @@ from torch.utils.data import Sampler, Subset
 
 from .callbacks import NonFiniteLossError, StopOnNonFiniteLoss, TrainingCheckpoint
 from .distributed import broadcast_seed, unwrap
+from .nn.compute import Compute
 from .scaling import TrainingWindows
 from .streaming import RecordingWindows
 from .validation import sample_windows
@@ -42,7 +43,7 @@ from .validation import sample_windows
 #: under other values of these resumes.
 NOT_FINGERPRINTED = frozenset(
     {"checkpoint_dir", "resume", "verbose", "device", "num_workers", "distributed", "backend",
-     "chunk_size"}
+     "chunk_size", "threads", "compile", "reuse_memory"}
 )  # fmt: skip
 
 
@@ -71,6 +72,30 @@ class InterruptFlagMixin(NeuralNet):
                 for _, callback in self.callbacks_
             )
             raise
+
+
+class AutocastMixin(NeuralNet):
+    """Runs the network's forward pass under the estimator's precision (autocast).
+
+    ``compute`` is set by :func:`fit_net`; outputs come back in float32, so losses are
+    computed, and gradients accumulated, in float32 whatever the precision.
+    """
+
+    compute = Compute()
+
+    def infer(self, x: Any, **fit_params: Any) -> Any:
+        with self.compute.autocast(self.device):
+            out = super().infer(x, **fit_params)
+        return _as_float32(out)
+
+
+def _as_float32(out: Any) -> Any:
+    """Floating tensors of a network's output (a tensor or a tuple) in float32."""
+    if isinstance(out, tuple):
+        return tuple(_as_float32(part) for part in out)
+    if isinstance(out, torch.Tensor) and out.is_floating_point():
+        return out.float()
+    return out
 
 
 # ------------------------------------------------------------------ randomness and device
@@ -330,6 +355,8 @@ def fit_net(
     ``net_class`` around the trained network afterwards.
     """
     X_train, y_train = train
+    compute = estimator._compute()
+    module = compute.prepare(module)  # recomputation, torch.compile
     callbacks = [
         *callbacks,
         ("clip", GradientNormClipping(1.0)),
@@ -378,6 +405,7 @@ def fit_net(
         **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
         **net_params,
     )
+    net.compute = compute
     done = checkpoint.completed_epochs() if checkpoint is not None else 0
     try:
         if done:

@@ -36,11 +36,7 @@ from .pretrainer import EEGM2Pretrainer
 CONFIGS: dict[str, dict[str, Any]] = {
     "cpu": {
         "network": {
-            "widths": (16, 32, 64),
-            "d_state": 16,
-            "d_conv": 2,
-            "expand": 2,
-            "headdim": 16,
+            "preset": "cpu",  # widths (16, 32, 64), expand 2, headdim 16: sk_eegm2.nn.PRESETS
             "chunk_size": 64,
             # One amplitude for the training set: keeps the differences in power between
             # windows that per-window scaling would remove.

@@ -21,7 +21,15 @@ from skorch import NeuralNetClassifier
 
 from ._base import EEGM2Estimator
 from ._parameters import POSITIVE_INT, estimator_parameters, parameter
-from ._training import InterruptFlagMixin, draw_seed, fit_net, resolve_device, seeded, split_arrays
+from ._training import (
+    AutocastMixin,
+    InterruptFlagMixin,
+    draw_seed,
+    fit_net,
+    resolve_device,
+    seeded,
+    split_arrays,
+)
 from .nn import (
     EEGM2,
     EEGM2Config,
@@ -38,7 +46,7 @@ from .validation import amplitude, check_labels, check_same_input
 logger = logging.getLogger(__name__)
 
 
-class ClassifierNet(InterruptFlagMixin, NeuralNetClassifier):
+class ClassifierNet(AutocastMixin, InterruptFlagMixin, NeuralNetClassifier):
     """skorch's classifier net, which lets the estimator raise a Ctrl-C in training again."""
 
 

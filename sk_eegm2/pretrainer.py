@@ -19,6 +19,7 @@ from skorch.utils import to_tensor
 from ._base import EEGM2Estimator
 from ._parameters import NON_NEGATIVE, POSITIVE, POSITIVE_INT, estimator_parameters, parameter
 from ._training import (
+    AutocastMixin,
     InterruptFlagMixin,
     draw_seed,
     fit_net,
@@ -42,7 +43,7 @@ from .scaling import fit_scale
 from .validation import amplitude, as_window_dataset, describe_stream
 
 
-class ReconstructionNet(InterruptFlagMixin, NeuralNet):
+class ReconstructionNet(AutocastMixin, InterruptFlagMixin, NeuralNet):
     """A skorch net whose target is its input: the loss compares the reconstruction with X."""
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
