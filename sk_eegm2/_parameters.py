@@ -125,7 +125,7 @@ n_chans_, n_times_ : int
     Channels and window length seen in ``fit``.
 sfreq_ : float or None
     Sampling rate of MNE input and recordings (or of a dataset with an ``sfreq``
-    attribute), else None.
+    attribute), or the ``sfreq`` declared for arrays, else None.
 ch_names_ : list of str or None
     Channel names of MNE input and recordings (or of a dataset with ``ch_names``), else
     None. Later input must have the same names in the same order.
