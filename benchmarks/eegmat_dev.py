@@ -38,8 +38,9 @@ from sklearn.preprocessing import StandardScaler
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.baselines import log_band_power_pipeline
-from sk_eegm2.benchmark import CONFIGS, machine_info
+from sk_eegm2.benchmark import CONFIGS
 from sk_eegm2.datasets import load_eegmat
+from sk_eegm2.report import machine_info
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "eegmat"
 OUT = Path(__file__).resolve().parent / "results"
