@@ -1,10 +1,11 @@
 """The main job: pretrain EEGM2 and evaluate it across subjects on EEGMAT, beside baselines.
 
 In each fold of a GroupKFold by subject, one EEGM2Pretrainer is fitted on the training
-subjects' windows without labels; EEGM2 (Linear), (Light) and (Fine) reuse it, EEGM2 (Scratch)
-trains the same network from random weights, and the classical baselines are fitted on the
-same windows. Every setting is declared in :data:`CONFIGS` before any run: nothing is chosen
-on the test folds.
+subjects' windows without labels; EEGM2 (Linear), (Light) and (Fine) reuse it, each beside its
+untrained twin (the same network and seed at random weights, the same head; Fine's twin is
+Scratch), and the baselines are fitted on the same windows. :func:`run_heldout` is the
+held-out protocol, with settings chosen on development subjects. Every setting is declared
+in :data:`CONFIGS` before any run: nothing is chosen on the test folds.
 """
 
 from __future__ import annotations
