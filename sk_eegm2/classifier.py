@@ -58,8 +58,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
       then its reconstruction flattened into ``Linear(C*T, 128) -> ReLU -> Linear(128, K)``;
       every weight is trained. Windows must keep the length seen in ``fit``.
     - ``mode="light"`` (EEGM2 Light): the encoder is frozen; nine statistics over time of its
-      last pooled output (2,304 features by default), standardised, feed an MLP
-      ``2304 -> 128 -> 32 -> K`` with ReLU and dropout 0.5. Any window length works.
+      last pooled output (2,304 features by default), standardised (``standardize``), feed
+      an MLP ``2304 -> 128 -> 32 -> K`` with ReLU and dropout 0.5. Any window length works.
 
     Parameters
     ----------
@@ -74,7 +74,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
     encoder_ : EEGM2 or None
         Light mode: the frozen network, on the device of ``net_``; None in fine mode.
     feature_mean_, feature_scale_ : ndarray of shape (9 * widths[-1],) or None
-        Light mode: standardisation of the frozen features; None in fine mode.
+        Light mode: standardisation of the frozen features (0 and 1 when ``standardize`` is
+        False); None in fine mode.
     %(fitted)s
 
     Notes
@@ -107,6 +108,22 @@ folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
     hidden: int = parameter(128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.")
     dropout: float = parameter(
         0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
+    )
+    standardize: bool = parameter(
+        True,
+        ["boolean"],
+        "bool",
+        """Light mode: standardise each frozen feature (mean and standard deviation over the
+training windows) before the MLP. False feeds them as they are, as the authors' Light code
+does (``feature_mean_`` is then 0 and ``feature_scale_`` 1).""",
+    )
+    feature_order: str = parameter(
+        "statistic",
+        [StrOptions({"statistic", "authors"})],
+        '{"statistic", "authors"}',
+        """Light mode: order of the nine statistics' columns, ``order`` of
+:func:`sk_eegm2.nn.summary_statistics`; "authors" is that of the authors' Light code and
+checkpoints.""",
     )
     head: str = parameter(
         "reconstruction",
@@ -245,8 +262,12 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 device = resolve_device(self.device)
                 self.encoder_ = network.eval().requires_grad_(False).to(device)
                 features = self._map_batches(self._light_features, data, device)
-                self.feature_mean_ = features.mean(0)
-                self.feature_scale_ = features.std(0) + 1e-8
+                if self.standardize:
+                    self.feature_mean_ = features.mean(0)
+                    self.feature_scale_ = features.std(0) + 1e-8
+                else:
+                    self.feature_mean_ = np.zeros_like(features[0])
+                    self.feature_scale_ = np.ones_like(features[0])
                 inputs = (features - self.feature_mean_) / self.feature_scale_
                 module = LightHead(inputs.shape[1], len(self.classes_), dropout=self.dropout)
             train, valid = split_arrays(inputs, labels, groups, self.validation_fraction, seed)
@@ -296,7 +317,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
     def _light_features(self, x: torch.Tensor) -> torch.Tensor:
         """Summary statistics of the frozen encoder's pooled output, (B, 9 * widths[-1])."""
         assert self.encoder_ is not None
-        return summary_statistics(self.encoder_.forward_features(x))
+        return summary_statistics(self.encoder_.forward_features(x), order=self.feature_order)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a scaled batch of windows."""

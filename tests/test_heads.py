@@ -124,3 +124,19 @@ def test_classifier_pooled_head_and_backbone_learning_rate(tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(X), model.predict_proba(X), rtol=1e-5)
     with pytest.raises(ValueError, match="head"):
         EEGM2Classifier(pretrained=pretrainer, head="mlp", max_epochs=1).fit(X, y)
+
+
+def test_the_authors_order_puts_the_quantiles_channel_by_channel():
+    z = torch.randn(2, 4, 11)
+    out = summary_statistics(z, order="authors")
+    statistic_major = summary_statistics(z)
+    assert out.shape == statistic_major.shape == (2, 36)
+    # min, max, mean and std stay statistic-major: the first 4 * D columns are the same
+    torch.testing.assert_close(out[:, :16], statistic_major[:, :16])
+    values = z.numpy()
+    for channel in range(4):
+        for j, q in enumerate((0.05, 0.25, 0.5, 0.75, 0.95)):
+            expected = np.quantile(values[:, channel], q, axis=-1)
+            np.testing.assert_allclose(out[:, 16 + 5 * channel + j], expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="order must be one of"):
+        summary_statistics(z, order="channel")
