@@ -255,3 +255,34 @@ def test_light_mode_without_standardisation_in_the_authors_order(authors_file):
         features = authors_light_features(network.forward_features(torch.from_numpy(X)))
         expected = torch.softmax(head(features), dim=1).numpy()
     np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_a_classifier_predicts_as_the_authors_downstream_files(tmp_path, authors_file):
+    path, network = authors_file
+    X, y = windows(8, n_times=32), np.tile(["rest", "task"], 4)
+    x = torch.from_numpy(X)
+    torch.manual_seed(4)
+    fine_file, light_file = tmp_path / "classifier_model.pth", tmp_path / "mlp.pth"
+    fine = AuthorsFine(EEGM2(3, **ARCHITECTURE), 3 * 32, n_classes=2, hidden=128).eval()
+    torch.save(fine.state_dict(), fine_file)
+    light = AuthorsMLP(9 * 16, n_classes=2, hidden=(128, 32)).eval()
+    torch.save(light.state_dict(), light_file)
+    common = {**ARCHITECTURE, "scaling": None, "max_epochs": 0, "chunk_size": 8}
+    clf = EEGM2Classifier(**common, init_head=fine_file).fit(X, y)
+    with torch.no_grad():
+        expected = torch.softmax(fine(x), dim=1).numpy()
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-4, atol=1e-5)
+    clf = EEGM2Classifier(
+        **common, pretrained=path, mode="light", init_head=light_file, standardize=False,
+        feature_order="authors",
+    ).fit(X, y)  # fmt: skip
+    with torch.no_grad():
+        features = authors_light_features(network.forward_features(x))
+        expected = torch.softmax(light(features), dim=1).numpy()
+    np.testing.assert_allclose(clf.predict_proba(X), expected, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="holds the authors' fine classifier"):
+        EEGM2Classifier(**common, pretrained=path, mode="light", init_head=fine_file).fit(X, y)
+    with pytest.raises(ValueError, match=r"head\.3\.weight"):  # three classes, theirs two
+        EEGM2Classifier(**common, init_head=fine_file).fit(windows(9), np.arange(9) % 3)
+    with pytest.raises(ValueError, match='head="reconstruction"'):
+        EEGM2Classifier(**common, head="pooled", init_head=fine_file).fit(X, y)

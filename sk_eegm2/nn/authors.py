@@ -283,11 +283,48 @@ def load_authors_classifier(
             )
         n_classes = int(renamed["head.3.weight"].shape[0])
         module = FineTuneNetwork(backbone, n_inputs // backbone.n_chans, n_classes, int(hidden))
+    _load_head(module, renamed, kind, path)
+    return module.eval(), kind
+
+
+def _load_head(
+    module: nn.Module, renamed: Mapping[str, Tensor], kind: str, path: str | os.PathLike[str]
+) -> None:
+    """``_load_checked``, the error saying how the authors' names were read."""
     names = ", ".join(
         f"{theirs}* as {ours}*" for theirs, ours in _HEAD_NAMES[kind] if ".module." not in theirs
     )
     _load_checked(module, renamed, path, note=f" (its names read with {names})")
-    return module.eval(), kind
+
+
+def load_authors_head_weights(
+    module: FineTuneNetwork | LightHead, path: str | os.PathLike[str]
+) -> FineTuneNetwork | LightHead:
+    """Copy the weights of the authors' downstream file into ``module`` of the same shapes.
+
+    Parameters
+    ----------
+    module : FineTuneNetwork or LightHead
+        Built for the data at hand; a FineTuneNetwork takes the Fine classifier file (its
+        network and head), a LightHead the Light MLP file.
+    path : str or PathLike
+        As for :func:`load_authors_classifier`.
+
+    Returns
+    -------
+    FineTuneNetwork or LightHead
+        ``module``, with the file's weights (every key and shape checked).
+    """
+    state = read_authors_checkpoint(path)
+    kind = _head_kind(state, path)
+    expected = "light" if isinstance(module, LightHead) else "fine"
+    if kind != expected:
+        raise ValueError(
+            f"{os.fspath(path)} holds the authors' {kind} classifier; a {type(module).__name__} "
+            f"takes their {expected} one."
+        )
+    _load_head(module, _renamed(state, _HEAD_NAMES[kind]), kind, path)
+    return module
 
 
 def authors_state_dict(module: FineTuneNetwork | LightHead) -> dict[str, Tensor]:
