@@ -6,7 +6,7 @@ import copy
 import logging
 import os
 from dataclasses import fields
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,9 +15,10 @@ import torch
 from sklearn.base import ClassifierMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
+from skorch.history import History
 
 from ._base import EEGM2Estimator
 from ._parameters import POSITIVE_INT, estimator_parameters, parameter
@@ -27,6 +28,7 @@ from ._training import (
     draw_seed,
     fit_net,
     resolve_device,
+    restore_net,
     seeded,
     split_arrays,
 )
@@ -39,6 +41,7 @@ from .nn import (
     parse_features,
     summary_statistics,
 )
+from .nn.authors import load_authors_head_weights
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
 from .validation import amplitude, check_labels, check_same_input
@@ -58,8 +61,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
       then its reconstruction flattened into ``Linear(C*T, 128) -> ReLU -> Linear(128, K)``;
       every weight is trained. Windows must keep the length seen in ``fit``.
     - ``mode="light"`` (EEGM2 Light): the encoder is frozen; nine statistics over time of its
-      last pooled output (2,304 features by default), standardised, feed an MLP
-      ``2304 -> 128 -> 32 -> K`` with ReLU and dropout 0.5. Any window length works.
+      last pooled output (2,304 features by default), standardised (``standardize``), feed
+      an MLP ``2304 -> 128 -> 32 -> K`` with ReLU and dropout 0.5. Any window length works.
 
     Parameters
     ----------
@@ -74,7 +77,8 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
     encoder_ : EEGM2 or None
         Light mode: the frozen network, on the device of ``net_``; None in fine mode.
     feature_mean_, feature_scale_ : ndarray of shape (9 * widths[-1],) or None
-        Light mode: standardisation of the frozen features; None in fine mode.
+        Light mode: standardisation of the frozen features (0 and 1 when ``standardize`` is
+        False); None in fine mode.
     %(fitted)s
 
     Notes
@@ -107,6 +111,41 @@ folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
     hidden: int = parameter(128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.")
     dropout: float = parameter(
         0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
+    )
+    standardize: bool = parameter(
+        True,
+        ["boolean"],
+        "bool",
+        """Light mode: standardise each frozen feature (mean and standard deviation over the
+training windows) before the MLP. False feeds them as they are, as the authors' Light code
+does (``feature_mean_`` is then 0 and ``feature_scale_`` 1).""",
+    )
+    feature_order: str = parameter(
+        "statistic",
+        [StrOptions({"statistic", "authors"})],
+        '{"statistic", "authors"}',
+        """Light mode: order of the nine statistics' columns, ``order`` of
+:func:`sk_eegm2.nn.summary_statistics`; "authors" is that of the authors' Light code and
+checkpoints.""",
+    )
+    max_epochs: int = parameter(
+        30,
+        [Interval(Integral, 0, None, closed="left")],
+        "int",
+        """Training epochs. 0 (only with ``init_head``) trains nothing: the net keeps the
+weights of ``init_head``, and ``fit`` only records the input, the classes and, in light mode,
+the feature standardisation.""",
+    )
+    init_head: str | os.PathLike | None = parameter(
+        None,
+        [str, os.PathLike, None],
+        "str, Path or None",
+        """A downstream state dict of the authors whose weights start the trained net (see
+:func:`sk_eegm2.nn.authors.load_authors_classifier`): in fine mode their Fine classifier
+(network and head; ``pretrained`` then only sets the architecture), in light mode their Light
+MLP (with ``feature_order="authors"`` and ``standardize=False``, as they trained it). The
+sorted labels of ``y`` must be their classes 0, 1, ..., and the windows their length (fine).
+With ``max_epochs=0`` the estimator predicts as their checkpoint does. None: fresh heads.""",
     )
     head: str = parameter(
         "reconstruction",
@@ -203,8 +242,18 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         return self
 
     def _fit(self, X: Any, y: Any, groups: Any) -> None:
+        if self.max_epochs == 0 and self.init_head is None:
+            raise InvalidParameterError(
+                "The 'max_epochs' parameter of EEGM2Classifier must be at least 1 without "
+                "init_head (a head that is not trained predicts nothing); got 0."
+            )
         if self.mode == "fine" and self.head == "pooled":
             parse_features(self.head_features)
+            if self.init_head is not None:
+                raise ValueError(
+                    "init_head holds the authors' head, on the reconstruction: it needs "
+                    'head="reconstruction" in fine mode.'
+                )
         eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
@@ -245,10 +294,22 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 device = resolve_device(self.device)
                 self.encoder_ = network.eval().requires_grad_(False).to(device)
                 features = self._map_batches(self._light_features, data, device)
-                self.feature_mean_ = features.mean(0)
-                self.feature_scale_ = features.std(0) + 1e-8
+                if self.standardize:
+                    self.feature_mean_ = features.mean(0)
+                    self.feature_scale_ = features.std(0) + 1e-8
+                else:
+                    self.feature_mean_ = np.zeros_like(features[0])
+                    self.feature_scale_ = np.ones_like(features[0])
                 inputs = (features - self.feature_mean_) / self.feature_scale_
                 module = LightHead(inputs.shape[1], len(self.classes_), dropout=self.dropout)
+            if self.init_head is not None:  # the pooled head was refused above
+                assert isinstance(module, (FineTuneNetwork, LightHead))
+                module = load_authors_head_weights(module, self.init_head)
+            if self.max_epochs == 0:  # the net as initialised: no training, no history
+                self.device_ = resolve_device(self.device)
+                self.net_ = restore_net(ClassifierNet, module, self.device_)
+                self.history_ = History()
+                return
             train, valid = split_arrays(inputs, labels, groups, self.validation_fraction, seed)
             fit_net(
                 self,
@@ -296,7 +357,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
     def _light_features(self, x: torch.Tensor) -> torch.Tensor:
         """Summary statistics of the frozen encoder's pooled output, (B, 9 * widths[-1])."""
         assert self.encoder_ is not None
-        return summary_statistics(self.encoder_.forward_features(x))
+        return summary_statistics(self.encoder_.forward_features(x), order=self.feature_order)
 
     def _logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a scaled batch of windows."""

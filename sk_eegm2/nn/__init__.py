@@ -6,6 +6,7 @@ from .embedding import MultiBranchEmbedding
 from .heads import (
     FEATURE_SETS,
     STATISTICS,
+    STATISTICS_ORDERS,
     FineTuneNetwork,
     LightHead,
     PooledHeadNetwork,
@@ -32,6 +33,7 @@ __all__ = [
     "FEATURE_SETS",
     "PRESETS",
     "STATISTICS",
+    "STATISTICS_ORDERS",
     "EEGM2Config",
     "FineTuneNetwork",
     "LightHead",

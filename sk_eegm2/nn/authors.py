@@ -1,8 +1,11 @@
 """Reading the EEGM2 authors' checkpoints: PyTorch state dicts such as ``best_model.pth``.
 
 The authors' training code saves ``model.state_dict()`` with :func:`torch.save`. Their
-module names are EEGM2's (see :class:`~sk_eegm2.nn.EEGM2`), so the weights load without
-renaming; what the file does not say, the architecture, is read off the tensors' shapes.
+network's module names are EEGM2's (see :class:`~sk_eegm2.nn.EEGM2`), so its weights load
+without renaming; what the file does not say, the architecture, is read off the tensors'
+shapes. Their downstream heads differ only in names: the Fine classifier's
+``feature_extractor`` / ``fc`` are :class:`~sk_eegm2.nn.FineTuneNetwork`'s ``backbone`` /
+``head``, and the Light MLP's ``net`` is :class:`~sk_eegm2.nn.LightHead`'s ``mlp``.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .eegm2 import EEGM2
+from .heads import FineTuneNetwork, LightHead
 
 #: Keys under which training scripts commonly nest the network's state dict.
 _NESTED = ("state_dict", "model_state_dict", "model")
@@ -170,9 +174,173 @@ def load_authors_weights(network: EEGM2, path: str | os.PathLike[str]) -> EEGM2:
     return network
 
 
-def _load_checked(network: EEGM2, state: dict[str, Tensor], path: str | os.PathLike[str]) -> None:
-    """``load_state_dict(strict=True)``, with the file named in the error."""
+def _load_checked(
+    network: nn.Module, state: Mapping[str, Tensor], path: str | os.PathLike[str], note: str = ""
+) -> None:
+    """``load_state_dict(strict=True)``, with the file named in the error (and ``note``)."""
     try:
         network.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise ValueError(f"{os.fspath(path)} does not fit the network: {error}") from None
+        raise ValueError(f"{os.fspath(path)} does not fit the network{note}: {error}") from None
+
+
+#: The authors' downstream names (prefixes) and this library's, per kind of head. In their
+#: Fine classifier ``fc`` is ``Linear, ReLU, Linear``; FineTuneNetwork's ``head`` starts with
+#: a Flatten, so its Linear layers are one index later.
+_HEAD_NAMES = {
+    "fine": (("feature_extractor.module.", "backbone."), ("feature_extractor.", "backbone."),
+             ("fc.0.", "head.1."), ("fc.2.", "head.3.")),
+    "light": (("net.", "mlp."),),
+}  # fmt: skip
+
+
+def _renamed(state: Mapping[str, Tensor], pairs: tuple[tuple[str, str], ...]) -> dict[str, Tensor]:
+    """``state`` with each key's first matching prefix ``old`` replaced by ``new``."""
+    renamed = {}
+    for key, value in state.items():
+        for old, new in pairs:
+            if key.startswith(old):
+                key = new + key.removeprefix(old)
+                break
+        renamed[key] = value
+    return renamed
+
+
+def _head_kind(state: Mapping[str, Tensor], path: str | os.PathLike[str]) -> str:
+    """ "fine" for the authors' Fine classifier, "light" for their Light MLP."""
+    if any(key.startswith("feature_extractor.") for key in state) and "fc.0.weight" in state:
+        return "fine"
+    if state and all(key.startswith("net.") for key in state):
+        return "light"
+    raise ValueError(
+        f"{os.fspath(path)} is neither the authors' Fine classifier (keys feature_extractor.* "
+        "and fc.*, from Downstream_Classifier.py) nor their Light MLP (keys net.*, from "
+        "linear_probe_trainer.py). For their pretrained network use load_authors_eegm2."
+    )
+
+
+def _light_head(state: Mapping[str, Tensor], path: str | os.PathLike[str]) -> LightHead:
+    """A LightHead with the layer sizes of the authors' MLP ``state`` (keys ``mlp.*``)."""
+    linear = sorted({int(key.split(".")[1]) for key in state})
+    # LightHead repeats (Linear, ReLU, Dropout): its Linear layers are 0, 3, 6, ...
+    if linear != list(range(0, 3 * len(linear), 3)) or len(linear) < 2:
+        raise ValueError(
+            f"{os.fspath(path)}: the MLP's Linear layers are net.{linear}; sk_eegm2's LightHead "
+            "(Linear, ReLU, Dropout repeated, then Linear) has them at net.0, net.3, net.6, ...."
+        )
+    widths = [state[f"mlp.{i}.weight"].shape for i in linear]
+    return LightHead(
+        int(widths[0][1]), int(widths[-1][0]), hidden=tuple(int(w[0]) for w in widths[:-1])
+    )
+
+
+def load_authors_classifier(
+    path: str | os.PathLike[str], **compute: Any
+) -> tuple[FineTuneNetwork | LightHead, str]:
+    """The authors' downstream classifier with the weights of a checkpoint file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A state dict written by :func:`torch.save` (see :func:`read_authors_checkpoint`):
+        their Fine (or Scratch) classifier ``classifier_model.pth`` / ``checkpoint.pth``
+        (keys ``feature_extractor.*``, ``fc.*``), or their Light MLP
+        ``best_linear_probe_mlp.pth`` (keys ``net.*``).
+    **compute
+        Settings that do not change the shapes, passed to :class:`~sk_eegm2.nn.EEGM2`
+        (Fine only).
+
+    Returns
+    -------
+    module : FineTuneNetwork or LightHead
+        In evaluation mode, on the CPU, every key and shape checked (``strict=True``).
+        ``FineTuneNetwork`` maps windows (B, C, T) to logits (B, K), with T the window
+        length of the checkpoint's head. ``LightHead`` maps features (B, n_features) to
+        logits, with the features as the authors computed them: their network's pooled
+        output (:func:`load_authors_eegm2`, ``forward_features``) through
+        ``summary_statistics(..., order="authors")``, not standardised.
+    kind : {"fine", "light"}
+        Which of the two the file holds.
+    """
+    state = read_authors_checkpoint(path)
+    kind = _head_kind(state, path)
+    renamed = _renamed(state, _HEAD_NAMES[kind])
+    module: FineTuneNetwork | LightHead
+    if kind == "light":
+        module = _light_head(renamed, path)
+    else:
+        backbone_state = {
+            key.removeprefix("backbone."): value
+            for key, value in renamed.items()
+            if key.startswith("backbone.")
+        }
+        backbone = EEGM2(**architecture_from_state_dict(backbone_state), **compute)
+        hidden, n_inputs = renamed["head.1.weight"].shape
+        if n_inputs % backbone.n_chans:
+            raise ValueError(
+                f"{os.fspath(path)}: the head's first layer takes {n_inputs} inputs, not a "
+                f"multiple of the network's {backbone.n_chans} channels (it takes C * T)."
+            )
+        n_classes = int(renamed["head.3.weight"].shape[0])
+        module = FineTuneNetwork(backbone, n_inputs // backbone.n_chans, n_classes, int(hidden))
+    _load_head(module, renamed, kind, path)
+    return module.eval(), kind
+
+
+def _load_head(
+    module: nn.Module, renamed: Mapping[str, Tensor], kind: str, path: str | os.PathLike[str]
+) -> None:
+    """``_load_checked``, the error saying how the authors' names were read."""
+    names = ", ".join(
+        f"{theirs}* as {ours}*" for theirs, ours in _HEAD_NAMES[kind] if ".module." not in theirs
+    )
+    _load_checked(module, renamed, path, note=f" (its names read with {names})")
+
+
+def load_authors_head_weights(
+    module: FineTuneNetwork | LightHead, path: str | os.PathLike[str]
+) -> FineTuneNetwork | LightHead:
+    """Copy the weights of the authors' downstream file into ``module`` of the same shapes.
+
+    Parameters
+    ----------
+    module : FineTuneNetwork or LightHead
+        Built for the data at hand; a FineTuneNetwork takes the Fine classifier file (its
+        network and head), a LightHead the Light MLP file.
+    path : str or PathLike
+        As for :func:`load_authors_classifier`.
+
+    Returns
+    -------
+    FineTuneNetwork or LightHead
+        ``module``, with the file's weights (every key and shape checked).
+    """
+    state = read_authors_checkpoint(path)
+    kind = _head_kind(state, path)
+    expected = "light" if isinstance(module, LightHead) else "fine"
+    if kind != expected:
+        raise ValueError(
+            f"{os.fspath(path)} holds the authors' {kind} classifier; a {type(module).__name__} "
+            f"takes their {expected} one."
+        )
+    _load_head(module, _renamed(state, _HEAD_NAMES[kind]), kind, path)
+    return module
+
+
+def authors_state_dict(module: FineTuneNetwork | LightHead) -> dict[str, Tensor]:
+    """``module``'s state dict under the authors' names, for their downstream scripts.
+
+    Parameters
+    ----------
+    module : FineTuneNetwork or LightHead
+
+    Returns
+    -------
+    dict of str to Tensor
+        Keys ``feature_extractor.*`` and ``fc.*`` (FineTuneNetwork) or ``net.*``
+        (LightHead), as :func:`load_authors_classifier` reads them.
+    """
+    kind = "light" if isinstance(module, LightHead) else "fine"
+    # The inverse of the reading map; DataParallel's "module." is not written back.
+    pairs = tuple((new, old) for old, new in _HEAD_NAMES[kind] if ".module." not in old)
+    return _renamed(module.state_dict(), pairs)

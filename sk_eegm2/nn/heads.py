@@ -13,27 +13,39 @@ STATISTICS = ("min", "max", "mean", "std", "q05", "q25", "q50", "q75", "q95")
 _QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def summary_statistics(z: Tensor) -> Tensor:
+#: Orders of the columns of :func:`summary_statistics`.
+STATISTICS_ORDERS = ("statistic", "authors")
+
+
+def summary_statistics(z: Tensor, order: str = "statistic") -> Tensor:
     """Nine statistics of each channel over time (EEGM2's "Light" representation).
 
     Parameters
     ----------
     z : Tensor, shape (B, D, L)
         Features over time, e.g. the encoder's last pooled output (D = 256).
+    order : {"statistic", "authors"}
+        Column order. ``"statistic"``: statistic-major, all channels' minimum, then maximum,
+        mean, standard deviation (unbiased; 0 when L = 1), and the 5, 25, 50, 75 and 95 %
+        quantiles (see :data:`STATISTICS`). ``"authors"``: the order of the authors'
+        ``compute_time_quantile_stats``, which their Light checkpoints expect: minimum,
+        maximum, mean and standard deviation statistic-major as above (4 D columns), then
+        the quantiles channel-major (channel 0's five quantiles, then channel 1's, ...).
 
     Returns
     -------
     Tensor, shape (B, 9 * D)
-        Statistic-major: all channels' minimum, then maximum, mean, standard deviation
-        (unbiased; 0 when L = 1), and the 5, 25, 50, 75 and 95 % quantiles (see
-        :data:`STATISTICS`).
     """
+    if order not in STATISTICS_ORDERS:
+        raise ValueError(f"order must be one of {STATISTICS_ORDERS}; got {order!r}.")
     z = z.float()
     std = z.std(dim=-1, correction=1) if z.shape[-1] > 1 else torch.zeros_like(z[..., 0])
     q = torch.tensor(_QUANTILES, dtype=z.dtype, device=z.device)
     quantiles = torch.quantile(z, q, dim=-1)  # (5, B, D)
-    stats = [z.amin(-1), z.amax(-1), z.mean(-1), std, *quantiles]
-    return torch.cat(stats, dim=-1)
+    moments = [z.amin(-1), z.amax(-1), z.mean(-1), std]
+    if order == "authors":
+        return torch.cat([*moments, quantiles.permute(1, 2, 0).flatten(1)], dim=-1)
+    return torch.cat([*moments, *quantiles], dim=-1)
 
 
 def log_variance(z: Tensor, eps: float = 1e-6) -> Tensor:
