@@ -39,7 +39,9 @@ WEIGHTS_FILE = "model.safetensors"
 #: Parameters that are not saved: where to write (a folder's JSON must not choose where a
 #: later refit writes), the source of a classifier's network (saved as its weights), and
 #: the device (chosen at load).
-NOT_SAVED = frozenset({"checkpoint_dir", "resume", "pretrained", "device", "init_weights"})
+NOT_SAVED = frozenset(
+    {"checkpoint_dir", "resume", "pretrained", "device", "init_weights", "init_head"}
+)
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15)
 
 

@@ -84,7 +84,11 @@ class AutocastMixin(NeuralNet):
     compute = Compute()
 
     def infer(self, x: Any, **fit_params: Any) -> Any:
-        with self.compute.autocast(self.device):
+        if self.compute.precision == "float32":
+            return super().infer(x, **fit_params)
+        # Where the weights are: under Accelerate skorch's device is None.
+        device = next(self.module_.parameters()).device
+        with self.compute.autocast(device):
             out = super().infer(x, **fit_params)
         return _as_float32(out)
 

@@ -97,10 +97,9 @@ class Compute:
 
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager[None]:
         """Autocast to :attr:`precision` on ``device``'s type; a no-op for float32."""
-        device_type = torch.device(device).type
         if self.precision == "float32":
             return contextlib.nullcontext()
-        return torch.autocast(device_type, dtype=self.dtype)
+        return torch.autocast(torch.device(device).type, dtype=self.dtype)
 
     def grad_scaler(self, device: torch.device | str) -> torch.amp.GradScaler:
         """A loss scaler for ``device``, enabled for float16 only (bfloat16 has float32's
