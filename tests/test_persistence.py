@@ -49,20 +49,27 @@ def test_a_save_killed_at_random_times_leaves_the_old_or_the_new_model_whole(tmp
     weights = {name: model.net_.module_.state_dict() for name, model in models.items()}
     folder = tmp_path / "model"
     old.save_pretrained(folder)
+
+    def save_in_a_child(model, directory):
+        child = os.fork()
+        if child == 0:
+            try:
+                model.save_pretrained(directory)
+            finally:
+                os._exit(0)
+        return child
+
+    # Time whole forked saves, fork included, so that kill times span a save on a busy
+    # machine too.
     start = time.perf_counter()
     for _ in range(5):
-        new.save_pretrained(tmp_path / "timing")
+        os.waitpid(save_in_a_child(new, tmp_path / "timing"), 0)
     duration = (time.perf_counter() - start) / 5
     rng = np.random.default_rng(0)
     current, seen = "old", set()
     for _ in range(100):
         other = "new" if current == "old" else "old"
-        child = os.fork()
-        if child == 0:  # the child saves the other model; it is killed at a random time
-            try:
-                models[other].save_pretrained(folder)
-            finally:
-                os._exit(0)
+        child = save_in_a_child(models[other], folder)  # killed at a random time
         time.sleep(rng.uniform(0, 1.5 * duration))
         os.kill(child, signal.SIGKILL)
         os.waitpid(child, 0)
