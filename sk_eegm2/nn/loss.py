@@ -103,8 +103,11 @@ def masked_spatiotemporal_loss(
 
 
 class MaskedSpatioTemporalLoss(SpatioTemporalLoss):
-    """:func:`masked_spatiotemporal_loss` as a criterion for :class:`~sk_eegm2.nn.masking.
-    MaskedAutoencoder`, whose output is the pair ``(x_hat, mask)``."""
+    """:func:`masked_spatiotemporal_loss` as a criterion for a masked autoencoder.
+
+    The network is a :class:`~sk_eegm2.nn.masking.MaskedAutoencoder`, whose output is the
+    pair ``(x_hat, mask)``.
+    """
 
     def forward(self, prediction: tuple[Tensor, Tensor], x: Tensor) -> Tensor:  # type: ignore[override]
         """Loss of ``prediction = (x_hat, mask)`` against ``x``, all (B, C, T)."""
