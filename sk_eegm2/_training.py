@@ -30,6 +30,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, GradientNormClipping, ProgressBar
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
+from skorch.history import History
 from torch.utils.data import Sampler, Subset
 
 from .callbacks import NonFiniteLossError, StopOnNonFiniteLoss, TrainingCheckpoint
@@ -443,6 +444,13 @@ def fit_net(
             "of the last complete epoch."
         )
     return net
+
+
+def keep_untrained(estimator: Any, net_class: type[NeuralNet], module: torch.nn.Module) -> None:
+    """``max_epochs=0``: the estimator holds ``module`` as it is, with an empty history."""
+    estimator.device_ = resolve_device(estimator.device)
+    estimator.net_ = restore_net(net_class, module, estimator.device_)
+    estimator.history_ = History()
 
 
 def _discard(*args: Any, **kwargs: Any) -> None:

@@ -18,7 +18,6 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
-from skorch.history import History
 
 from ._base import EEGM2Estimator
 from ._parameters import POSITIVE_INT, estimator_parameters, parameter
@@ -27,8 +26,8 @@ from ._training import (
     InterruptFlagMixin,
     draw_seed,
     fit_net,
+    keep_untrained,
     resolve_device,
-    restore_net,
     seeded,
     split_arrays,
 )
@@ -306,9 +305,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 assert isinstance(module, (FineTuneNetwork, LightHead))
                 module = load_authors_head_weights(module, self.init_head)
             if self.max_epochs == 0:  # the net as initialised: no training, no history
-                self.device_ = resolve_device(self.device)
-                self.net_ = restore_net(ClassifierNet, module, self.device_)
-                self.history_ = History()
+                keep_untrained(self, ClassifierNet, module)
                 return
             train, valid = split_arrays(inputs, labels, groups, self.validation_fraction, seed)
             fit_net(

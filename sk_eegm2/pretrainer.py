@@ -13,7 +13,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
-from skorch.history import History
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
@@ -23,7 +22,7 @@ from ._training import (
     InterruptFlagMixin,
     draw_seed,
     fit_net,
-    resolve_device,
+    keep_untrained,
     restore_net,
     seeded,
     split_arrays,
@@ -277,9 +276,7 @@ with windows from the start of the epoch). One process without a launcher works 
             if self.init_weights is not None:
                 load_authors_weights(network, self.init_weights)
             if self.max_epochs == 0:  # the network as initialised: no training, no history
-                self.device_ = resolve_device(self.device)
-                self.net_ = restore_net(ReconstructionNet, network, self.device_)
-                self.history_ = History()
+                keep_untrained(self, ReconstructionNet, network)
                 return
             masked = any((self.mask_ratio, self.channel_mask_ratio, self.skip_dropout))
             module: torch.nn.Module = network
