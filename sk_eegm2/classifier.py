@@ -201,15 +201,15 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             source = source.estimator
         if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
             # A state-dict file of the authors' network, as it is: no pretraining here.
-            source = EEGM2Pretrainer(
+            return EEGM2Pretrainer(
                 init_weights=source,
                 max_epochs=0,
                 preset=self.preset,
                 **{f.name: getattr(self, f.name) for f in fields(EEGM2Config)},
                 scaling=self.scaling,
                 device=self.device,
-            )
-        elif isinstance(source, (str, os.PathLike)):
+            ).fit(X)
+        if isinstance(source, (str, os.PathLike)):
             return EEGM2Pretrainer.from_pretrained(Path(source), device=self.device)
         if not isinstance(source, EEGM2Pretrainer):
             raise TypeError(

@@ -22,9 +22,10 @@ def fitted(**options):
 
 def test_threads_and_reused_memory_change_nothing():
     plain = fitted()
-    tuned = fitted(threads=1, reuse_memory=True)
-    np.testing.assert_array_equal(plain.transform(X), tuned.transform(X))
-    assert torch.get_num_threads() == 1  # restored: conftest sets one thread
+    tuned = fitted(threads=2, reuse_memory=True)
+    # other threads may sum in another order: equal up to float32 rounding
+    np.testing.assert_allclose(plain.transform(X), tuned.transform(X), rtol=1e-5, atol=1e-6)
+    assert torch.get_num_threads() == 1  # restored after fit and transform (conftest sets 1)
 
 
 def test_recomputation_reaches_the_blocks_and_gives_the_same_training():
