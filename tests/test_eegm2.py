@@ -183,3 +183,35 @@ def test_checkpointing_gives_the_same_gradients():
         torch.testing.assert_close(recomputed(x), plain(x), rtol=0, atol=0)
     for name, grad in grads[0].items():  # the batch's sums are taken in another order
         torch.testing.assert_close(grads[1][name], grad, rtol=1e-12, atol=1e-12, msg=name)
+
+
+def test_cpu_batch_slices_give_the_same_outputs_and_gradients(monkeypatch):
+    import sk_eegm2.nn.eegm2 as eegm2_module
+
+    torch.manual_seed(0)
+    net = EEGM2(3, **TINY).double()
+    x = torch.randn(5, 3, 32, dtype=torch.float64)
+    weights = torch.linspace(-1, 1, 32, dtype=torch.float64)
+
+    def run() -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+        calls = []
+        hooks = [
+            m.register_forward_hook(lambda *_: calls.append(1))
+            for m in net.modules()
+            if isinstance(m, eegm2_module.Mamba2)
+        ]
+        net.zero_grad()
+        out = net(x)
+        (out * weights).sum().backward()
+        for hook in hooks:
+            hook.remove()
+        return out.detach(), {n: p.grad.clone() for n, p in net.named_parameters()}, len(calls)
+
+    whole, whole_grads, whole_calls = run()
+    # Two sequences per slice at the first level: 32 steps x d_inner 16.
+    monkeypatch.setattr(eegm2_module, "CPU_SLICE_VALUES", 2 * 32 * 16)
+    sliced, sliced_grads, sliced_calls = run()
+    assert whole_calls == 4 and sliced_calls > whole_calls  # the blocks ran slice by slice
+    torch.testing.assert_close(sliced, whole, rtol=1e-12, atol=1e-12)
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(sliced_grads[name], grad, rtol=1e-12, atol=1e-12, msg=name)

@@ -23,8 +23,21 @@ FeatureLayer = Literal["pool", "bottleneck"]
 _PAPER = EEGM2Config()
 
 
+#: On CPU a Mamba block runs over slices of the batch whose widest activations (sequences x
+#: length x ``d_inner`` numbers) hold about this many values: 4 MiB in float32, so that the
+#: dozen element-wise passes over them stay in the cache, and below the 32 MiB from which
+#: glibc's malloc maps every block afresh (page faults and zeroing on each allocation).
+#: Timed on one CPU thread, paper network, 64 windows: training steps of the four blocks
+#: 1.6x faster than over the whole batch at T = 256; 2**18 to 2**22 are within 10 %.
+CPU_SLICE_VALUES = 2**20
+
+
 class MambaBlock(nn.Module):
     """``x + LayerNorm(Mamba2(x))`` on (B, L, d): the norm on the branch, then the residual.
+
+    The block does not mix the sequences of a batch. On CPU it runs over slices of the batch
+    (:data:`CPU_SLICE_VALUES`): the same results, faster and with less memory for the
+    temporaries. On other devices the whole batch goes through at once.
 
     Parameters
     ----------
@@ -32,10 +45,10 @@ class MambaBlock(nn.Module):
         Width d.
     checkpointing : bool
         Activation recomputation: keep only the block's input for the backward pass and run
-        the block again there, one sequence of the batch at a time
-        (:func:`torch.utils.checkpoint.checkpoint`, non-reentrant). The block's activations,
-        about 20 times its input's size with ``expand=8``, then exist for one sequence of
-        one block at a time; training takes one more forward pass of the blocks.
+        the block again there, one slice of the batch at a time (on CUDA one sequence)
+        with :func:`torch.utils.checkpoint.checkpoint` (non-reentrant). The block's
+        activations, about 20 times its input's size with ``expand=8``, then exist for one
+        slice of one block at a time; training takes one more forward pass of the blocks.
     **mamba_kwargs
         Passed to :class:`~sk_eegm2.nn.mamba2.Mamba2`.
     """
@@ -48,12 +61,18 @@ class MambaBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the block to ``x`` (B, L, d)."""
-        if self.checkpointing and torch.is_grad_enabled():
-            # One sequence at a time (the block does not mix them): the backward pass then
-            # holds the recomputed activations of one sequence, not of the batch.
-            seqs = [checkpoint(self._branch, seq, use_reentrant=False) for seq in x.split(1)]
-            return x + torch.cat(seqs)
-        return x + self._branch(x)
+        recompute = self.checkpointing and torch.is_grad_enabled()
+        slices = x.split(self._sequences_per_slice(x, recompute))
+        if recompute:
+            return x + torch.cat([checkpoint(self._branch, s, use_reentrant=False) for s in slices])
+        if len(slices) <= 1:
+            return x + self._branch(x)
+        return x + torch.cat([self._branch(s) for s in slices])
+
+    def _sequences_per_slice(self, x: Tensor, recompute: bool) -> int:
+        if x.device.type == "cpu":
+            return max(1, CPU_SLICE_VALUES // (x.shape[1] * self.mamba.d_inner))
+        return 1 if recompute else max(1, len(x))
 
     def _branch(self, x: Tensor) -> Tensor:
         return self.norm(self.mamba(x))

@@ -65,16 +65,22 @@ def _causal_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
 
 class _CausalConvSiLU(torch.autograd.Function):
     """``silu(_causal_conv(x, weight, bias))`` that keeps only its inputs for the backward
-    pass (``x`` is a view of ``in_proj``'s output, alive anyway) and recomputes the rest."""
+    pass (``x`` is a view of ``in_proj``'s output, alive anyway) and recomputes the rest.
+
+    Computed in float32 at least, for half precision ``x`` too (its output feeds the scan,
+    which runs in float32): element-wise arithmetic on bfloat16 is slower on CPUs, and this
+    way the gradient passes are exact to float32.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         ctx.save_for_backward(x, weight, bias)
-        return F.silu(_causal_conv(x, weight, bias), inplace=True)
+        return F.silu(_causal_conv(_at_least_float32(x), weight, bias), inplace=True)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
-        x, weight, bias = ctx.saved_tensors
+        x_in, weight, bias = ctx.saved_tensors
+        x = _at_least_float32(x_in)
         taps = weight[:, 0].to(x.dtype)  # (ch, k)
         k = taps.shape[-1]
         d_pre = _causal_conv(x, weight, bias)  # the pre-activation, needed only here: in place
@@ -88,7 +94,7 @@ class _CausalConvSiLU(torch.autograd.Function):
                 (0, 1), dtype=d_taps.dtype
             )
         d_bias = None if bias is None else d_pre.sum((0, 1), dtype=bias.dtype)
-        return dx, d_taps[:, None], d_bias
+        return dx.to(x_in.dtype), d_taps[:, None], d_bias
 
 
 class _GatedRMSNormLinear(torch.autograd.Function):
