@@ -186,7 +186,7 @@ def test_checkpointing_gives_the_same_gradients():
 
 
 def test_cpu_batch_slices_give_the_same_outputs_and_gradients(monkeypatch):
-    import sk_eegm2.nn.eegm2 as eegm2_module
+    import sk_eegm2.nn.mamba2 as mamba2_module
 
     torch.manual_seed(0)
     net = EEGM2(3, **TINY).double()
@@ -198,7 +198,7 @@ def test_cpu_batch_slices_give_the_same_outputs_and_gradients(monkeypatch):
         hooks = [
             m.register_forward_hook(lambda *_: calls.append(1))
             for m in net.modules()
-            if isinstance(m, eegm2_module.Mamba2)
+            if isinstance(m, mamba2_module.Mamba2)
         ]
         net.zero_grad()
         out = net(x)
@@ -209,7 +209,7 @@ def test_cpu_batch_slices_give_the_same_outputs_and_gradients(monkeypatch):
 
     whole, whole_grads, whole_calls = run()
     # Two sequences per slice at the first level: 32 steps x d_inner 16.
-    monkeypatch.setattr(eegm2_module, "CPU_SLICE_VALUES", 2 * 32 * 16)
+    monkeypatch.setattr(mamba2_module, "CPU_SLICE_VALUES", 2 * 32 * 16)
     sliced, sliced_grads, sliced_calls = run()
     assert whole_calls == 4 and sliced_calls > whole_calls  # the blocks ran slice by slice
     torch.testing.assert_close(sliced, whole, rtol=1e-12, atol=1e-12)

@@ -9,19 +9,19 @@ import torch.nn.functional as F
 from sk_eegm2.nn.ssd import segment_sum, ssd_scan
 
 
-def recurrence(x, dt, A, B, C):
+def recurrence(x, dt, A, B, C, state=None, return_state=False):
     """h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T ; y_t = h_t C_t, one step at a time."""
     b, length, h, p = x.shape
     heads_per_group = h // B.shape[2]
     B = B.repeat_interleave(heads_per_group, dim=2)  # (b, L, h, n)
     C = C.repeat_interleave(heads_per_group, dim=2)
-    state = x.new_zeros(b, h, p, B.shape[-1])
+    state = x.new_zeros(b, h, p, B.shape[-1]) if state is None else state
     ys = []
     for t in range(length):
         decay = torch.exp(dt[:, t] * A)[..., None, None]
         state = decay * state + (dt[:, t, :, None] * x[:, t])[..., None] * B[:, t, :, None, :]
         ys.append(torch.einsum("bhpn,bhn->bhp", state, C[:, t]))
-    return torch.stack(ys, dim=1)
+    return (torch.stack(ys, dim=1), state) if return_state else torch.stack(ys, dim=1)
 
 
 def random_inputs(length, b=2, h=4, p=3, g=2, n=5, seed=0, dtype=torch.float64):
@@ -86,6 +86,48 @@ def test_gradients_match_recurrence(length):
 def test_gradcheck():
     x, dt, A, B, C = (t.requires_grad_() for t in random_inputs(6, b=1, h=2, p=2, g=1, n=3))
     assert torch.autograd.gradcheck(lambda *a: ssd_scan(*a, chunk_size=4), (x, dt, A, B, C))
+
+
+@pytest.mark.parametrize("length", [8, 19])  # whole chunks, a ragged one
+def test_initial_and_final_states_match_recurrence(length):
+    x, dt, A, B, C = random_inputs(length, seed=3)
+    initial = torch.randn(2, 4, 3, 5, dtype=torch.float64)
+    y, final = ssd_scan(x, dt, A, B, C, 8, initial_state=initial, return_final_state=True)
+    expected_y, expected_final = recurrence(x, dt, A, B, C, initial.clone(), return_state=True)
+    assert (y - expected_y).abs().max().item() < 1e-10
+    assert (final - expected_final).abs().max().item() < 1e-10
+
+
+def test_a_sequence_scanned_in_pieces_gives_the_same_outputs_and_gradients():
+    inputs = [t.requires_grad_() for t in random_inputs(37, seed=4)]
+    weights = torch.randn(2, 37, 4, 3, dtype=torch.float64)
+    whole = ssd_scan(*inputs, chunk_size=8)
+    (whole * weights).sum().backward()
+    expected = [t.grad.clone() for t in inputs]
+    for t in inputs:
+        t.grad = None
+    pieces, state = [], None
+    for start, stop in [(0, 16), (16, 21), (21, 37)]:  # the state carries gradients back too
+        piece = [t[:, start:stop] for t in inputs[:2]] + [inputs[2]]
+        piece += [t[:, start:stop] for t in inputs[3:]]
+        y, state = ssd_scan(*piece, 8, initial_state=state, return_final_state=True)
+        pieces.append(y)
+    pieced = torch.cat(pieces, dim=1)
+    (pieced * weights).sum().backward()
+    assert (pieced - whole).abs().max().item() < 1e-10
+    for t, ref in zip(inputs, expected, strict=True):
+        assert (t.grad - ref).abs().max().item() < 1e-10
+
+
+def test_gradcheck_with_states():
+    x, dt, A, B, C = (t.requires_grad_() for t in random_inputs(6, b=1, h=2, p=2, g=1, n=3))
+    initial = torch.randn(1, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+
+    def scan(*args):
+        y, final = ssd_scan(*args[:5], 4, initial_state=args[5], return_final_state=True)
+        return y, final
+
+    assert torch.autograd.gradcheck(scan, (x, dt, A, B, C, initial))
 
 
 def test_chunk_size_does_not_change_the_result():

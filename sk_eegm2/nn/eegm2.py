@@ -17,27 +17,19 @@ from torch.utils.checkpoint import checkpoint
 
 from .config import EEGM2Config
 from .embedding import MultiBranchEmbedding
-from .mamba2 import Backend, Mamba2
+from .mamba2 import Backend, Mamba2, cpu_slice_steps
 
 FeatureLayer = Literal["pool", "bottleneck"]
 _PAPER = EEGM2Config()
-
-
-#: On CPU a Mamba block runs over slices of the batch whose widest activations (sequences x
-#: length x ``d_inner`` numbers) hold about this many values: 4 MiB in float32, so that the
-#: dozen element-wise passes over them stay in the cache, and below the 32 MiB from which
-#: glibc's malloc maps every block afresh (page faults and zeroing on each allocation).
-#: Timed on one CPU thread, paper network, 64 windows: training steps of the four blocks
-#: 1.6x faster than over the whole batch at T = 256; 2**18 to 2**22 are within 10 %.
-CPU_SLICE_VALUES = 2**20
 
 
 class MambaBlock(nn.Module):
     """``x + LayerNorm(Mamba2(x))`` on (B, L, d): the norm on the branch, then the residual.
 
     The block does not mix the sequences of a batch. On CPU it runs over slices of the batch
-    (:data:`CPU_SLICE_VALUES`): the same results, faster and with less memory for the
-    temporaries. On other devices the whole batch goes through at once.
+    (:data:`~sk_eegm2.nn.mamba2.CPU_SLICE_VALUES`; the layer slices long sequences in time
+    too): the same results, faster and with less memory for the temporaries. On other
+    devices the whole batch goes through at once.
 
     Parameters
     ----------
@@ -71,7 +63,7 @@ class MambaBlock(nn.Module):
 
     def _sequences_per_slice(self, x: Tensor, recompute: bool) -> int:
         if x.device.type == "cpu":
-            return max(1, CPU_SLICE_VALUES // (x.shape[1] * self.mamba.d_inner))
+            return max(1, cpu_slice_steps(self.mamba.d_inner) // x.shape[1])
         return 1 if recompute else max(1, len(x))
 
     def _branch(self, x: Tensor) -> Tensor:

@@ -67,8 +67,17 @@ def segment_sum(a: Tensor) -> Tensor:
     return sums.masked_fill(~lower, -torch.inf)
 
 
-def ssd_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int) -> Tensor:
-    """Chunked SSD scan (zero initial state), computed in at least float32.
+def ssd_scan(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    chunk_size: int,
+    initial_state: Tensor | None = None,
+    return_final_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Chunked SSD scan, computed in at least float32.
 
     Autocast does not reach inside: under ``torch.autocast`` the scan still runs in float32
     (its decays need the range), and returns the dtype of ``x``.
@@ -88,12 +97,20 @@ def ssd_scan(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size:
         neither decay nor feed the state, and cut off again. Where the log decay within a
         chunk spans more than ``2 * max_exponent`` (80 in float32), the chunk is halved
         until it does not; the result is the same for any chunk length.
+    initial_state : Tensor, shape (b, h, p, n), optional
+        The state before the first step (mamba-ssm's ``initial_states``); zeros if None.
+    return_final_state : bool
+        Also return the state after the last step, from which a scan of the next steps
+        continues: scanning a sequence in pieces gives the same outputs and gradients.
 
     Returns
     -------
-    Tensor, shape (b, L, h, p), in the dtype of ``x``.
+    y : Tensor, shape (b, L, h, p), in the dtype of ``x``.
+    final_state : Tensor, shape (b, h, p, n), in float32 at least
+        Only with ``return_final_state``.
     """
-    return _SSDScan.apply(x, dt, A, B, C, chunk_size)
+    y, final_state = _SSDScan.apply(x, dt, A, B, C, initial_state, chunk_size)
+    return (y, final_state) if return_final_state else y
 
 
 def _max_exponent(dtype: torch.dtype) -> float:
@@ -215,6 +232,15 @@ class _Grid:
         """Per-chunk states (b*c*g, n, r*p) as (b, c, g, n, r, p)."""
         return t.view(self.b, self.c, self.g, self.n, self.r, self.p)
 
+    def to_state_layout(self, t: Tensor) -> Tensor:
+        """A state (b, h, p, n) as one chunk's state, (b, g, n, r, p)."""
+        b, g, r, p, n = self.b, self.g, self.r, self.p, self.n
+        return t.view(b, g, r, p, n).permute(0, 1, 4, 2, 3)
+
+    def from_state_layout(self, t: Tensor) -> Tensor:
+        """One chunk's state (b, g, n, r, p) as (b, h, p, n)."""
+        return t.permute(0, 1, 3, 4, 2).reshape(self.b, self.h, self.p, self.n)
+
     def per_state(self, t: Tensor) -> Tensor:
         """A per-chunk, per-head value (b, c, h) that broadcasts against :meth:`states`."""
         return t.view(self.b, self.c, self.g, 1, self.r, 1)
@@ -267,12 +293,14 @@ class _Decays:
 class _SSDScan(torch.autograd.Function):
     """:func:`ssd_scan` with a hand-written backward that recomputes the intra-chunk parts.
 
+    Takes the initial state ``H_0`` (or None: zeros); returns the output and ``H_c``.
+
     Per chunk and group (chunk index k dropped where it is the same everywhere), with the
     scaled inputs ``xs_s = q_s x_s``, ``q_s = dt_s exp(m - cs_s)``:
 
         Z = tril(C B^T) @ xs                      (l, r*p): intra-chunk, before row scales
         S_k = exp(cs_{l-1} - m) B^T @ xs          (n, r*p): the chunk's own final state
-        H_{k+1} = exp(cs_{l-1}) H_k + S_k         the state entering chunk k+1; H_0 = 0
+        H_{k+1} = exp(cs_{l-1}) H_k + S_k         the state entering chunk k+1
         y_l = exp(cs_l - m) Z_l + exp(cs_l) C_l H_k
 
     The per-head factors scale rows (broadcast over ``p``, or over ``n`` and ``p``), so the
@@ -283,9 +311,17 @@ class _SSDScan(torch.autograd.Function):
     @staticmethod
     @without_autocast
     def forward(
-        ctx: Any, x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, chunk_size: int
-    ) -> Tensor:
+        ctx: Any,
+        x: Tensor,
+        dt: Tensor,
+        A: Tensor,
+        B: Tensor,
+        C: Tensor,
+        initial: Tensor | None,
+        chunk_size: int,
+    ) -> tuple[Tensor, Tensor]:
         ctx.dtypes = (x.dtype, dt.dtype, A.dtype, B.dtype, C.dtype)
+        ctx.initial_dtype = None if initial is None else initial.dtype
         inputs = (x, dt, A, B, C)  # kept as given for the backward pass: half stays half
         dtype = torch.promote_types(x.dtype, torch.float32)
         chunk = _stable_chunk(dt.double() * A.double(), chunk_size, _max_exponent(dtype))
@@ -304,18 +340,21 @@ class _SSDScan(torch.autograd.Function):
         grid.states(own).mul_(grid.per_state(decays.end_to_ref))
         states = torch.zeros_like(own)  # H_k
         own_k, states_k = grid.states(own), grid.states(states)
+        if initial is not None:
+            states_k[:, 0] = grid.to_state_layout(initial)
         through = grid.per_state(decays.through)
         for k in range(grid.c - 1):  # the only sequential part: c steps of (b, g, n, r, p)
             torch.addcmul(own_k[:, k], states_k[:, k], through[:, k], out=states_k[:, k + 1])
+        final = torch.addcmul(own_k[:, -1], states_k[:, -1], through[:, -1])  # H_c
         grid.scale_rows_(y, decays.from_start, other=torch.bmm(Cg, states))
 
         ctx.save_for_backward(*inputs, states)
         ctx.grid = grid
-        return grid.natural(y).to(ctx.dtypes[0])
+        return grid.natural(y).to(ctx.dtypes[0]), grid.from_state_layout(final)
 
     @staticmethod
     @without_autocast
-    def backward(ctx: Any, dy: Tensor) -> tuple[Tensor | None, ...]:
+    def backward(ctx: Any, dy: Tensor, d_final: Tensor) -> tuple[Tensor | None, ...]:
         x, dt, A, B, C, states = ctx.saved_tensors
         grid: _Grid = ctx.grid
         dtype = torch.promote_types(x.dtype, torch.float32)
@@ -332,14 +371,18 @@ class _SSDScan(torch.autograd.Function):
         dZ = grid.scaled(dy, decays.to_ref)  # (b*c*g, l, r*p)
         dE = grid.scaled(dy, decays.from_start)
 
-        # Back through H_{k+1} = through_k H_k + S_k: d_states[k] becomes dL/dH_k in full.
+        # Back through H_{k+1} = through_k H_k + S_k from the final state H_c: d_states[k]
+        # becomes dL/dH_k in full.
+        d_final = grid.to_state_layout(d_final.to(dtype))  # (b, g, n, r, p)
         d_states = torch.bmm(Cg.transpose(1, 2), dE)  # (b*c*g, n, r*p)
         d_states_k = grid.states(d_states)
         through = grid.per_state(decays.through)
+        d_states_k[:, -1].addcmul_(d_final, through[:, -1])
         for k in range(grid.c - 2, -1, -1):
             d_states_k[:, k].addcmul_(d_states_k[:, k + 1], through[:, k])
-        dP = torch.zeros_like(d_states)  # S_k feeds H_{k+1}; the last S_k feeds nothing
+        dP = torch.empty_like(d_states)  # S_k feeds H_{k+1}, the last one H_c
         grid.states(dP)[:, :-1] = d_states_k[:, 1:]
+        grid.states(dP)[:, -1] = d_final
         d_through = grid.state_dot(dP, states) * decays.through  # d cs_{l-1}: (b, c, h)
         grid.states(dP).mul_(grid.per_state(decays.end_to_ref))  # now d(B^T @ xs)
 
@@ -396,11 +439,15 @@ class _SSDScan(torch.autograd.Function):
         dA = (da * dt.double()).sum((0, 1))
 
         x_dtype, dt_dtype, A_dtype, B_dtype, C_dtype = ctx.dtypes
+        d_initial = None
+        if ctx.initial_dtype is not None:
+            d_initial = grid.from_state_layout(d_states_k[:, 0]).to(ctx.initial_dtype)
         return (
             grid.natural(dx).to(x_dtype),
             d_dt[:, : grid.L].to(dt_dtype),
             dA.to(A_dtype),
             grid.from_group_major(dB).to(B_dtype),
             grid.from_group_major(dC).to(C_dtype),
+            d_initial,
             None,
         )
