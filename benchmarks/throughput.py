@@ -25,7 +25,8 @@ convolutions) on one window, times the batch. The matmul ceiling is the best rat
 (4096 x 1024) @ (1024 x 1024) product in the same process and dtype; the share of it that
 a step reaches separates FLOPs from overhead.
 
-Writes ``throughput.json`` and ``throughput.md`` into ``--out``.
+Writes ``throughput.json``, ``throughput.md`` and ``throughput.rst`` (the documentation's
+summary tables) into ``--out``; ``--report-only`` rewrites the last two from the JSON.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ from attention_variant import eegm2_s5  # noqa: E402
 
 import sk_eegm2.nn as current_nn  # noqa: E402
 from sk_eegm2.nn.compute import Compute  # noqa: E402
+from sk_eegm2.report import rst_table  # noqa: E402
 
 N_CHANS = 19
 CPU_PRESET = {
@@ -303,6 +305,51 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rst_summary(report: dict[str, Any]) -> str:
+    """Windows per second of each network and batch shape under each setting, training and
+    inference, as reStructuredText tables: the speed-up over the baseline in parentheses,
+    the share of the matmul ceiling after float32's figure."""
+    index = {
+        (r["network"], r["mode"], r["batch"], r["n_times"], r["setting"]): r
+        for r in report["records"]
+    }
+    settings = [BASELINE, *SETTINGS]
+    shapes = sorted({(r["batch"], r["n_times"]) for r in report["records"]}, key=lambda s: s[1])
+    networks = [n for n in ("eegm2", "eegm2-cpu", "attention") if any(k[0] == n for k in index)]
+    lines: list[str] = []
+    for mode in ("train", "inference"):
+        rows = []
+        for batch, n_times in shapes:
+            for network in networks:
+                base = index.get((network, mode, batch, n_times, BASELINE))
+                cells = [network, f"{batch} x {n_times:,}"]
+                for setting in settings:
+                    r = index.get((network, mode, batch, n_times, setting))
+                    if r is None:
+                        cells.append("")
+                        continue
+                    cell = f"{r['windows_per_s']:.3g}"
+                    if setting == "float32":
+                        cell += f" [{100 * r['ceiling_share']:.0f} %]"
+                    if base is not None and setting != BASELINE:
+                        cell += f" ({r['windows_per_s'] / base['windows_per_s']:.2f}x)"
+                    cells.append(cell)
+                rows.append(cells)
+        if not rows:
+            continue
+        title = "Training step" if mode == "train" else "Inference (torch.no_grad)"
+        baseline = report["baseline"] or "baseline"
+        header = ["network", "batch x T", baseline, *SETTINGS]
+        lines += [*rst_table(f"{title}, windows per second", header, rows), ""]
+    return "\n".join(lines)
+
+
+def write_reports(report: dict[str, Any], out: Path) -> None:
+    """``throughput.md`` and ``throughput.rst`` from the report (the JSON's content)."""
+    (out / "throughput.md").write_text(markdown(report))
+    (out / "throughput.rst").write_text(rst_summary(report))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -318,6 +365,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--baseline", type=Path, help="checkout whose sk_eegm2/nn to compare")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument(
+        "--report-only", action="store_true", help="rewrite the reports from --out's JSON"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.shapes, args.rounds = ["4x256"], 1
@@ -327,6 +377,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.report_only:
+        write_reports(json.loads((args.out / "throughput.json").read_text()), args.out)
+        return
     torch.set_num_threads(args.threads)
 
     def log(text: str) -> None:
@@ -347,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "throughput.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "throughput.md").write_text(markdown(report))
+    write_reports(report, args.out)
     log(markdown(report))
 
 
