@@ -166,6 +166,37 @@ def time_point(
     }
 
 
+def bfloat16_error(network: str, batch: int, n_times: int) -> dict[str, Any]:
+    """Relative errors of one bfloat16 training step against float32, same weights and
+    batch: the loss, all gradients together (norm of the difference over the norm), and the
+    three parameters with the largest relative gradient errors."""
+    net = build(network, current_nn)
+    x = torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(0))
+
+    def gradients(compute: Compute) -> tuple[float, dict[str, torch.Tensor]]:
+        net.zero_grad(set_to_none=True)
+        with compute.autocast(x.device):
+            loss = F.mse_loss(net(x).float(), x)
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in net.named_parameters()}
+
+    loss32, grads32 = gradients(Compute())
+    loss16, grads16 = gradients(Compute(precision="bfloat16"))
+    every32, every16 = (
+        torch.cat([g.flatten() for g in grads.values()]) for grads in (grads32, grads16)
+    )
+    per_parameter = {n: float((grads16[n] - g).norm() / g.norm()) for n, g in grads32.items()}
+    worst = sorted(per_parameter.items(), key=lambda item: -item[1])[:3]
+    return {
+        "network": network,
+        "batch": batch,
+        "n_times": n_times,
+        "loss": abs(loss16 - loss32) / abs(loss32),
+        "gradients": float((every16 - every32).norm() / every32.norm()),
+        "worst_parameters": dict(worst),
+    }
+
+
 def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     baseline = load_baseline(args.baseline) if args.baseline else None
     ceilings = {name: matmul_ceiling(getattr(torch, name)) for name in ("float32", "bfloat16")}
@@ -205,7 +236,14 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                         f"{name:22s} {result['windows_per_s']:8.2f} windows/s "
                         f"({rate / 1e9:5.1f} GFLOP/s)"
                     )
-    return {"ceilings_gflop_per_s": {k: v / 1e9 for k, v in ceilings.items()}, "records": records}
+    batch, n_times = args.shapes[0]
+    error = bfloat16_error(args.networks[0], batch, n_times)
+    log(f"bfloat16 against float32: {error}")
+    return {
+        "ceilings_gflop_per_s": {k: v / 1e9 for k, v in ceilings.items()},
+        "records": records,
+        "bfloat16_error": error,
+    }
 
 
 def baseline_commit(path: Path) -> str:
@@ -286,6 +324,18 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {r['setting']} | {r['windows_per_s']:.2f} | {r['gflop']:.1f} "
             f"| {r['gflop_per_s']:.1f} | {100 * r['ceiling_share']:.0f}% |"
         )
+    error = report.get("bfloat16_error")
+    if error:
+        worst = ", ".join(
+            f"{name} {100 * value:.1f} %" for name, value in error["worst_parameters"].items()
+        )
+        lines += [
+            "",
+            f"bfloat16 against float32, one training step of {error['network']} on "
+            f"{error['batch']} x 19 x {error['n_times']} (same weights and batch), relative "
+            f"errors: loss {error['loss']:.1e}, all gradients {100 * error['gradients']:.2f} % "
+            f"(norm of the difference over the norm); largest per parameter: {worst}.",
+        ]
     lines += [
         "",
         "Speed-ups (windows/s ratios):",
