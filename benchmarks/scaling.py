@@ -198,10 +198,10 @@ def worker_env(kind: str, allocator_cache: bool) -> dict[str, str]:
     activation costs page faults and the kernel's zeroing of its pages, and the peak
     resident size includes what glibc keeps. ``allocator_cache`` (``--allocator-cache``)
     asks for tuned settings instead: for timing, freed memory is kept for reuse
-    (``MALLOC_MMAP_MAX_=0``, no trimming; what ``Compute(reuse_memory=True)`` sets inside
-    the process), as PyTorch's caching allocator does on CUDA; for memory runs a fixed
-    1 MiB mmap threshold, so that every freed tensor goes back to the system and the peak
-    resident size is the peak of live tensors, like ``torch.cuda.max_memory_allocated``.
+    (``MALLOC_MMAP_MAX_=0``, no trimming), as PyTorch's caching allocator does on CUDA;
+    for memory runs a fixed 1 MiB mmap threshold, so that every freed tensor goes back to
+    the system and the peak resident size is the peak of live tensors, like
+    ``torch.cuda.max_memory_allocated``.
     """
     env = dict(os.environ)
     if not allocator_cache:

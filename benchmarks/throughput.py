@@ -9,16 +9,15 @@ Networks: ``eegm2`` (the paper's network), ``eegm2-cpu`` (the CPU preset: widths
 fused attention, the paper's widths), all on 19 channels. Each batch shape (windows x 19 x
 T) is timed for a training step (forward, loss, backward) and for inference (forward under
 ``torch.no_grad``), under each compute setting (:class:`sk_eegm2.nn.compute.Compute`):
-``float32``, ``bfloat16`` (autocast) and ``bfloat16+reuse_memory`` (glibc keeps freed
-memory during the step). ``--baseline DIR`` adds the networks of an older checkout
+``float32`` and ``bfloat16`` (autocast). ``--baseline DIR`` adds the networks of an older checkout
 (``DIR/sk_eegm2/nn``, e.g. ``git worktree add /tmp/old e3a3ef7``), in float32.
 
 Settings are timed alternately in one process (one warm-up on a small batch, then rounds
 in which each setting runs once), and the median per setting is reported. Times are the
 process's CPU time (user + system, page faults included), which on one thread is the wall
 time of an idle machine and is less disturbed by other processes on a shared one; wall
-times are kept in the JSON. The process runs with glibc's default allocator: only the
-``reuse_memory`` setting changes it, inside its own steps.
+times are kept in the JSON. The process runs with glibc's default allocator, as a user's
+does.
 
 FLOPs come from :class:`torch.utils.flop_counter.FlopCounterMode` (matmuls and
 convolutions) on one window, times the batch. The matmul ceiling is the best rate of a
@@ -73,7 +72,6 @@ CPU_PRESET = {
 SETTINGS = {
     "float32": Compute(),
     "bfloat16": Compute(precision="bfloat16"),
-    "bfloat16+reuse_memory": Compute(precision="bfloat16", reuse_memory=True),
 }
 BASELINE = "baseline float32"
 

@@ -149,14 +149,6 @@ setting). 1 is fastest for small networks and lets joblib run folds side by side
         """Activation recomputation in every Mamba block: about half the training memory for
 about twice the training time (long windows on small machines).""",
     )
-    reuse_memory: bool = parameter(
-        False,
-        ["boolean"],
-        "bool",
-        """Let glibc keep freed memory during ``fit`` and inference instead of faulting fresh
-pages in for every large tensor: faster CPU training (about 1.2 times), about 25 % more
-peak memory (see :func:`sk_eegm2.nn.compute.reused_memory`).""",
-    )
     scaling: str | None = parameter(
         "window",
         [StrOptions({"window", "global"}), None],
@@ -269,13 +261,12 @@ epoch's batches (skorch's ProgressBar).""",
         return config
 
     def _compute(self) -> Compute:
-        """How the network runs (precision, compilation, threads, recomputation, memory)."""
+        """How the network runs (precision, compilation, threads, recomputation)."""
         return Compute(
             precision=self.precision,  # type: ignore[arg-type]
             compile=self.compile,
             threads=self.threads,
             checkpointing=self.checkpointing,
-            reuse_memory=self.reuse_memory,
         )
 
     def _build_network(self, n_chans: int, config: EEGM2Config) -> EEGM2:

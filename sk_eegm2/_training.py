@@ -44,7 +44,7 @@ from .validation import sample_windows
 #: under other values of these resumes.
 NOT_FINGERPRINTED = frozenset(
     {"checkpoint_dir", "resume", "verbose", "device", "num_workers", "distributed", "backend",
-     "chunk_size", "threads", "compile", "reuse_memory"}
+     "chunk_size", "threads", "compile"}
 )  # fmt: skip
 
 

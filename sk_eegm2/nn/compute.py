@@ -1,5 +1,5 @@
-"""How a network runs, apart from what it computes: precision, compilation, threads,
-activation recomputation and the allocator.
+"""How a network runs, apart from what it computes: precision, compilation, threads and
+activation recomputation.
 
 :class:`Compute` gathers these options; an estimator builds one in ``fit`` from its own
 parameters and uses it around its training and inference loops::
@@ -7,22 +7,20 @@ parameters and uses it around its training and inference loops::
     compute = Compute(precision="bfloat16", threads=1)
     net = compute.prepare(net)  # checkpointing, torch.compile
     scaler = compute.grad_scaler(device)  # only float16 needs loss scaling
-    with compute.scope():  # threads, allocator
+    with compute.scope():  # threads
         with compute.autocast(device):
             loss = loss_fn(net(x), x)
         scaler.scale(loss).backward()
 
 None of the options changes the function the network computes: float32 gives the same
 results as the plain network; the others differ by rounding (bfloat16, float16), by the
-order of floating point operations (compile, checkpointing), or not at all (threads,
-``reuse_memory``). Their measured effects are in ``docs/performance.rst``.
+order of floating point operations (compile, checkpointing, threads). Their measured
+effects are in ``docs/performance.rst``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import platform
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -34,12 +32,6 @@ from .eegm2 import MambaBlock
 
 Precision = Literal["float32", "bfloat16", "float16"]
 PRECISIONS: tuple[str, ...] = ("float32", "bfloat16", "float16")
-
-# glibc's mallopt parameters (malloc.h) and the values its dynamic rule reaches for tensors
-# of 32 MiB and more: such blocks are mapped afresh from the kernel on every allocation.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_MMAP_MAX = -1, -3, -4
-_GLIBC_MMAP_MAX, _GLIBC_MMAP_THRESHOLD_MAX = 65536, 32 * 2**20
-_KEEP_EVERYTHING = 2**31 - 1  # mallopt takes a C int
 
 
 @dataclass(frozen=True)
@@ -61,18 +53,12 @@ class Compute:
         Activation recomputation in every Mamba block (see
         :class:`~sk_eegm2.nn.eegm2.MambaBlock`): less training memory, one more forward
         pass of the blocks.
-    reuse_memory : bool
-        Inside :meth:`scope`, let glibc's malloc keep freed large blocks for reuse instead
-        of returning them to the kernel and faulting fresh zeroed pages in on the next
-        allocation (:func:`reused_memory`). Faster CPU training; a higher peak resident
-        memory (fragmentation). No effect without glibc or on CUDA tensors.
     """
 
     precision: Precision = "float32"
     compile: bool = False
     threads: int | None = None
     checkpointing: bool = False
-    reuse_memory: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -109,11 +95,9 @@ class Compute:
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
-        """Threads and allocator settings for the duration of the block, restored after."""
+        """The thread count for the duration of the block, restored after."""
         previous = torch.get_num_threads()
         with contextlib.ExitStack() as stack:
-            if self.reuse_memory:
-                stack.enter_context(reused_memory())
             if self.threads is not None:
                 torch.set_num_threads(self.threads)
                 stack.callback(torch.set_num_threads, previous)
@@ -138,43 +122,3 @@ def compile_module(module: nn.Module, backend: str = "inductor") -> nn.Module:
         )
     module.compile(backend=backend)
     return module
-
-
-def _glibc() -> ctypes.CDLL | None:
-    """The C library when it is glibc (whose malloc takes the options below), else None."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
-    return ctypes.CDLL("libc.so.6")
-
-
-@contextlib.contextmanager
-def reused_memory() -> Iterator[bool]:
-    """Keep freed memory in the process for reuse during the block (glibc's malloc).
-
-    By default glibc maps every block of 32 MiB or more afresh and unmaps it when freed, so
-    each wide activation of a training step costs page faults and the kernel's zeroing of
-    its pages (a third of a default CPU training step of EEGM2). Here mapping is off and
-    trimming too, as with ``MALLOC_MMAP_MAX_=0`` and a huge ``MALLOC_TRIM_THRESHOLD_``:
-    freed blocks are reused. Afterwards glibc's defaults for large blocks come back and the
-    kept memory is returned (``malloc_trim``). The process-wide setting is not thread-safe
-    against other code changing it at the same time, and nested scopes restore at the end
-    of the innermost.
-
-    Yields
-    ------
-    bool
-        Whether the setting applies (glibc found).
-    """
-    libc = _glibc()
-    if libc is None:
-        yield False
-        return
-    libc.mallopt(_M_MMAP_MAX, 0)
-    libc.mallopt(_M_TRIM_THRESHOLD, _KEEP_EVERYTHING)
-    try:
-        yield True
-    finally:
-        libc.mallopt(_M_MMAP_MAX, _GLIBC_MMAP_MAX)
-        libc.mallopt(_M_MMAP_THRESHOLD, _GLIBC_MMAP_THRESHOLD_MAX)
-        libc.mallopt(_M_TRIM_THRESHOLD, 2 * _GLIBC_MMAP_THRESHOLD_MAX)
-        libc.malloc_trim(0)
