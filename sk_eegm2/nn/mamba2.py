@@ -229,6 +229,11 @@ class Mamba2(nn.Module):
     The arguments up to ``dtype`` are those of ``mamba_ssm.Mamba2`` (2.x), with its defaults;
     see its documentation. EEGM2 uses ``d_state=16, d_conv=2, expand=8``.
 
+    On CPU the PyTorch path runs long inputs in slices of time whose activations hold about
+    :data:`CPU_SLICE_VALUES` values, passing the scan's state and the convolution's last
+    ``d_conv - 1`` inputs from one slice to the next: the same outputs and gradients as in
+    one pass, with the temporaries of one slice at a time.
+
     Parameters
     ----------
     d_model : int
