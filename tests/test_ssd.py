@@ -123,9 +123,8 @@ def test_gradcheck_with_states():
     x, dt, A, B, C = (t.requires_grad_() for t in random_inputs(6, b=1, h=2, p=2, g=1, n=3))
     initial = torch.randn(1, 2, 2, 3, dtype=torch.float64, requires_grad=True)
 
-    def scan(*args):
-        y, final = ssd_scan(*args[:5], 4, initial_state=args[5], return_final_state=True)
-        return y, final
+    def scan(*args):  # the output and the final state, both differentiated
+        return ssd_scan(*args[:5], 4, initial_state=args[5], return_final_state=True)
 
     assert torch.autograd.gradcheck(scan, (x, dt, A, B, C, initial))
 
