@@ -40,7 +40,8 @@ TORCH_MAX_CHUNK = 32
 #: cache, and below the 32 MiB from which glibc's malloc maps every block afresh (page
 #: faults and zeroing on each allocation). Timed on one CPU thread, paper network, the
 #: four blocks' training step on 64 windows of T = 256: 1.6x faster than the whole batch
-#: at once; 2**18 to 2**22 are within 10 %.
+#: at once; the whole training step with 2**19 or 2**21 within 5 % of 2**20, with 2**18
+#: 20 % slower (and at 2 x 25,600, 2**22 as fast as 2**20, 2**18 20 % slower).
 CPU_SLICE_VALUES = 2**20
 
 
