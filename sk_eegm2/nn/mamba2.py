@@ -70,12 +70,18 @@ def _causal_conv(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     ``k - 1 - j`` steps back. A short kernel (EEGM2: 2) is ``k`` multiply-adds over the
     sequence, which saves transposing the widest activation of the layer twice.
     """
-    taps = weight[:, 0].to(x.dtype)  # (ch, k)
-    k = taps.shape[-1]
-    out = x * taps[:, -1] if bias is None else torch.addcmul(bias.to(x.dtype), x, taps[:, -1])
+    taps = _taps(weight, x.dtype)
+    k = len(taps)
+    out = x * taps[-1] if bias is None else torch.addcmul(bias.to(x.dtype), x, taps[-1])
     for back in range(1, min(k, x.shape[1])):
-        out[:, back:].addcmul_(x[:, :-back], taps[:, k - 1 - back])
+        out[:, back:].addcmul_(x[:, :-back], taps[k - 1 - back])
     return out
+
+
+def _taps(weight: Tensor, dtype: torch.dtype) -> Tensor:
+    """The depthwise kernel (ch, 1, k) as (k, ch), one contiguous row per tap: broadcasting
+    a strided row over (b, L, ch) is several times slower on CPU."""
+    return weight[:, 0].T.contiguous().to(dtype)
 
 
 class _CausalConvSiLU(torch.autograd.Function):
@@ -96,15 +102,15 @@ class _CausalConvSiLU(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
         x_in, weight, bias = ctx.saved_tensors
         x = _at_least_float32(x_in)
-        taps = weight[:, 0].to(x.dtype)  # (ch, k)
-        k = taps.shape[-1]
+        taps = _taps(weight, x.dtype)  # (k, ch)
+        k = len(taps)
         d_pre = _causal_conv(x, weight, bias)  # the pre-activation, needed only here: in place
         torch.ops.aten.silu_backward.grad_input(grad, d_pre, grad_input=d_pre)
-        dx = d_pre * taps[:, -1]
-        d_taps = torch.zeros_like(weight[:, 0])  # summed in float32 at least
+        dx = d_pre * taps[-1]
+        d_taps = torch.zeros_like(weight[:, 0])  # (ch, k), summed in float32 at least
         d_taps[:, -1] = (d_pre * x).sum((0, 1), dtype=d_taps.dtype)
         for back in range(1, min(k, x.shape[1])):  # tap k-1-back reads x[t - back]
-            dx[:, :-back].addcmul_(d_pre[:, back:], taps[:, k - 1 - back])
+            dx[:, :-back].addcmul_(d_pre[:, back:], taps[k - 1 - back])
             d_taps[:, k - 1 - back] = (d_pre[:, back:] * x[:, :-back]).sum(
                 (0, 1), dtype=d_taps.dtype
             )
@@ -434,8 +440,10 @@ class Mamba2(nn.Module):
             dt = dt.clamp(*self.dt_limit) if self._dt_limit_kwargs() else dt
             chunk = min(self.chunk_size, TORCH_MAX_CHUNK)
             y, state = ssd_scan(x, dt, A, B, C, chunk, state, return_final_state=True)
-            y = torch.addcmul(y, x, self.D.view(self.nheads, -1).to(y.dtype))  # skip D
         y = y.flatten(-2)  # (b, L, d_ssm)
+        if kernels is None:  # the skip D, with one weight per channel (broadcast is slow)
+            D = self.D if self.D_has_hdim else self.D.repeat_interleave(self.headdim)
+            y = torch.addcmul(y, x.flatten(-2), D.to(y.dtype))
         z = self._in_proj(u, "z")  # only now: the gate's activation and gradient live shorter
         d_mlp = self.d_inner - self.d_ssm  # gated-MLP channels beside the SSM (0 by default)
         if d_mlp == 0 and self.rmsnorm and self.ngroups == 1 and not self.norm_before_gate:
