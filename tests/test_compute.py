@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from sk_eegm2.nn import EEGM2, Mamba2, MambaBlock
-from sk_eegm2.nn.compute import Compute, compile_module
+from sk_eegm2.nn.compute import Compute, _glibc, compile_module, freed_memory_kept
 
 TINY = {"widths": (8, 16), "expand": 2, "headdim": 8, "d_state": 8, "backend": "torch"}
 
@@ -83,6 +86,25 @@ def test_threads_are_set_inside_the_scope_and_restored():
     with Compute(threads=before + 1).scope():
         assert torch.get_num_threads() == before + 1
     assert torch.get_num_threads() == before
+
+
+def resident_bytes():
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.skipif(_glibc() is None, reason="tunes glibc's malloc only")
+def test_freed_memory_is_kept_for_the_scope_and_returned_at_its_end():
+    mib = 2**20
+    with freed_memory_kept():
+        with Compute().scope():  # nested: its end must not return what the outer one keeps
+            blocks = [torch.ones(mib) for _ in range(64)]  # 64 x 4 MiB, from glibc's heap
+            held = resident_bytes()
+            del blocks
+        assert resident_bytes() > held - 64 * mib  # freed, and kept in the process
+        again = [torch.ones(mib) for _ in range(64)]  # the same pages again, no new ones
+        assert resident_bytes() < held + 64 * mib
+        del again
+    assert resident_bytes() < held - 192 * mib  # given back at the end
 
 
 def test_checkpointing_option_reaches_every_block_and_keeps_gradients():

@@ -13,7 +13,12 @@ from sk_eegm2.nn import MambaBlock
 TINY = {"widths": (8, 16), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
 X = np.random.default_rng(0).standard_normal((16, 3, 32)).astype(np.float32)
 Y = np.arange(16) % 2
-OPTIONS = {"precision": "bfloat16", "threads": 1, "checkpointing": True}
+OPTIONS = {
+    "precision": "bfloat16",
+    "threads": 1,
+    "checkpointing": True,
+    "keep_freed_memory": False,
+}
 
 
 def fitted(**options):
