@@ -12,12 +12,16 @@ T) is timed for a training step (forward, loss, backward) and for inference (for
 ``float32`` and ``bfloat16`` (autocast). ``--baseline DIR`` adds the networks of an older checkout
 (``DIR/sk_eegm2/nn``, e.g. ``git worktree add /tmp/old e3a3ef7``), in float32.
 
-Settings are timed alternately in one process (one warm-up on a small batch, then rounds
-in which each setting runs once), and the median per setting is reported. Times are the
+Each setting runs in a process of its own, as an estimator's ``fit`` runs it: inside
+:meth:`Compute.scope`, which keeps the memory freed by one step for the next
+(:func:`~sk_eegm2.nn.compute.freed_memory_kept`, the estimators' default); ``float32
+glibc`` is float32 with ``keep_freed_memory=False`` (glibc's malloc as it is configured by
+default), and the baseline runs as its code did, with glibc's defaults. The processes are
+timed alternately (one warm-up step on a small batch and one on the batch, then rounds in
+which each setting runs one step), and the median per setting is reported. Times are each
 process's CPU time (user + system, page faults included), which on one thread is the wall
 time of an idle machine and is less disturbed by other processes on a shared one; wall
-times are kept in the JSON. The process runs with glibc's default allocator, as a user's
-does.
+times are kept in the JSON.
 
 FLOPs come from :class:`torch.utils.flop_counter.FlopCounterMode` (matmuls and
 convolutions) on one window, times the batch. The matmul ceiling is the best rate of a
@@ -31,9 +35,11 @@ summary tables) into ``--out``; ``--report-only`` rewrites the last two from the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import json
+import multiprocessing
 import os
 import platform
 import statistics
@@ -41,6 +47,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -72,6 +79,7 @@ CPU_PRESET = {
 SETTINGS = {
     "float32": Compute(),
     "bfloat16": Compute(precision="bfloat16"),
+    "float32 glibc": Compute(keep_freed_memory=False),
 }
 BASELINE = "baseline float32"
 
@@ -103,17 +111,17 @@ def build(network: str, package: ModuleType) -> nn.Module:
 
 
 def step_function(net: nn.Module, compute: Compute, mode: str) -> Callable[[torch.Tensor], None]:
-    """One training step (without the optimizer's update) or one inference pass."""
+    """One training step (without the optimizer's update) or one inference pass; the caller
+    enters ``compute.scope()`` around all of them, as an estimator's ``fit`` does."""
 
     def train(x: torch.Tensor) -> None:
         net.zero_grad(set_to_none=True)
-        with compute.scope():
-            with compute.autocast(x.device):
-                loss = F.mse_loss(net(x).float(), x)
-            loss.backward()
+        with compute.autocast(x.device):
+            loss = F.mse_loss(net(x).float(), x)
+        loss.backward()
 
     def infer(x: torch.Tensor) -> None:
-        with compute.scope(), torch.no_grad(), compute.autocast(x.device):
+        with torch.no_grad(), compute.autocast(x.device):
             net(x)
 
     return train if mode == "train" else infer
@@ -138,29 +146,89 @@ def matmul_ceiling(dtype: torch.dtype, repeats: int = 5) -> float:
     return 2 * 4096 * 1024 * 1024 / best
 
 
-def time_point(
-    steps: dict[str, Callable[[torch.Tensor], None]], batch: int, n_times: int, rounds: int
-) -> dict[str, dict[str, Any]]:
-    """Median CPU and wall seconds per step of each setting, timed alternately."""
-    x = torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(0))
-    warm = x[: min(batch, 2)]
-    for step in steps.values():
-        step(warm)
-    cpu: dict[str, list[float]] = {name: [] for name in steps}
-    wall: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(rounds):
-        for name, step in steps.items():
+def windows(batch: int, n_times: int) -> torch.Tensor:
+    return torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(0))
+
+
+def worker(
+    conn: Connection, network: str, setting: str, baseline: Path | None, threads: int
+) -> None:
+    """One setting's process: builds its network, then answers ``(mode, batch, n_times,
+    warm)`` with the CPU and wall seconds of one step (after a step on two windows if
+    ``warm``), until it receives None."""
+    torch.set_num_threads(threads)
+    if setting == BASELINE:
+        net, compute = build(network, load_baseline(baseline)), Compute()  # type: ignore[arg-type]
+        scope: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    else:
+        net, compute = build(network, current_nn), SETTINGS[setting]
+        scope = compute.scope()
+    steps = {mode: step_function(net, compute, mode) for mode in ("train", "inference")}
+    with scope:
+        while (request := conn.recv()) is not None:
+            mode, batch, n_times, warm = request
+            x = windows(batch, n_times)
+            if warm:
+                steps[mode](x[:2])
             start_cpu, start_wall = time.process_time(), time.perf_counter()
-            step(x)
-            cpu[name].append(time.process_time() - start_cpu)
-            wall[name].append(time.perf_counter() - start_wall)
+            steps[mode](x)
+            conn.send((time.process_time() - start_cpu, time.perf_counter() - start_wall))
+    conn.close()
+
+
+class Workers:
+    """One :func:`worker` process per setting of a network, started together."""
+
+    def __init__(
+        self, network: str, settings: list[str], baseline: Path | None, threads: int
+    ) -> None:
+        context = multiprocessing.get_context("spawn")  # fresh processes: nothing inherited
+        self.conns: dict[str, Connection] = {}
+        self.processes = []
+        for setting in settings:
+            here, there = context.Pipe()
+            process = context.Process(
+                target=worker, args=(there, network, setting, baseline, threads), daemon=True
+            )
+            process.start()
+            there.close()  # the worker's end, now in the worker
+            self.conns[setting] = here
+            self.processes.append(process)
+
+    def step(self, setting: str, *request: Any) -> tuple[float, float]:
+        conn = self.conns[setting]
+        conn.send(request)
+        result: tuple[float, float] = conn.recv()
+        return result
+
+    def close(self) -> None:
+        for conn in self.conns.values():
+            conn.send(None)
+        for process in self.processes:
+            process.join()
+
+
+def time_point(
+    workers: Workers, mode: str, batch: int, n_times: int, rounds: int
+) -> dict[str, dict[str, Any]]:
+    """Median CPU and wall seconds per step of each setting, timed alternately after one
+    untimed step each."""
+    for setting in workers.conns:
+        workers.step(setting, mode, batch, n_times, True)
+    cpu: dict[str, list[float]] = {name: [] for name in workers.conns}
+    wall: dict[str, list[float]] = {name: [] for name in workers.conns}
+    for _ in range(rounds):
+        for name in workers.conns:
+            seconds, wall_seconds = workers.step(name, mode, batch, n_times, False)
+            cpu[name].append(seconds)
+            wall[name].append(wall_seconds)
     return {
         name: {
             "seconds": statistics.median(cpu[name]),
             "wall_seconds": statistics.median(wall[name]),
             "windows_per_s": batch / statistics.median(cpu[name]),
         }
-        for name in steps
+        for name in workers.conns
     }
 
 
@@ -169,7 +237,7 @@ def bfloat16_error(network: str, batch: int, n_times: int) -> dict[str, Any]:
     batch: the loss, all gradients together (norm of the difference over the norm), and the
     three parameters with the largest relative gradient errors."""
     net = build(network, current_nn)
-    x = torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(0))
+    x = windows(batch, n_times)
 
     def gradients(compute: Compute) -> tuple[float, dict[str, torch.Tensor]]:
         net.zero_grad(set_to_none=True)
@@ -202,17 +270,15 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
     records = []
     for batch, n_times in args.shapes:
         for network in args.networks:
-            nets = {name: build(network, current_nn) for name in SETTINGS}
+            settings = list(SETTINGS)
             if baseline is not None and network != "attention":
-                nets[BASELINE] = build(network, baseline)
+                settings.append(BASELINE)
+            workers = Workers(network, settings, args.baseline, args.threads)
             for mode in args.modes:
-                steps = {
-                    name: step_function(net, SETTINGS.get(name, Compute()), mode)
-                    for name, net in nets.items()
-                }
-                flops = count_flops(steps["float32"], n_times) * batch
+                flop_step = step_function(build(network, current_nn), Compute(), mode)
+                flops = count_flops(flop_step, n_times) * batch
                 rounds = args.rounds if n_times * batch <= 64 * 1280 else max(1, args.rounds - 1)
-                timed = time_point(steps, batch, n_times, rounds)
+                timed = time_point(workers, mode, batch, n_times, rounds)
                 for name, result in timed.items():
                     dtype = "bfloat16" if name.startswith("bfloat16") else "float32"
                     rate = flops / result["seconds"]
@@ -234,6 +300,7 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                         f"{name:22s} {result['windows_per_s']:8.2f} windows/s "
                         f"({rate / 1e9:5.1f} GFLOP/s)"
                     )
+            workers.close()
     batch, n_times = args.shapes[0]
     error = bfloat16_error(args.networks[0], batch, n_times)
     log(f"bfloat16 against float32: {error}")
@@ -303,12 +370,14 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Machine: {meta['cpu']} ({meta['cpu_capability']}), {meta['cores']} cores, "
         f"{meta['threads']} torch thread(s); Python {meta['python']}, torch {meta['torch']}, "
-        f"glibc {meta['glibc']} with its default allocator; {meta['date']}. "
+        f"glibc {meta['glibc']}; {meta['date']}. "
         f"Load average {report['load_average_start']:.1f} at the start, "
         f"{report['load_average_end']:.1f} at the end.",
         "",
         f"Baseline: {report['baseline'] or 'none'}. "
-        f"Command: `{report['command']}`. CPU time per step (median over alternating rounds); "
+        f"Command: `{report['command']}`. One process per setting: this code's inside "
+        f"`Compute.scope()` (freed memory kept, but for `float32 glibc`), the baseline with "
+        f"glibc's defaults. CPU time per step (median over alternating rounds); "
         f"matmul ceiling {ceilings['float32']:.1f} GFLOP/s in float32, "
         f"{ceilings['bfloat16']:.1f} in bfloat16.",
         "",
