@@ -125,8 +125,9 @@ presets). None: the preset's.""",
         '{"float32", "bfloat16"}',
         """Autocast precision of the network's matmuls and convolutions, in training and
 inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" trains about
-1.4 times faster on CPUs with bfloat16 units (the paper network) at a relative error of
-about 1e-4 in the loss and 2 % in the gradients; see the performance page.""",
+1.35 times faster on CPUs with bfloat16 units (the paper network; 1.1 times the "cpu"
+preset) at a relative error of about 1 % in the gradients and 1e-4 or less in the loss of
+a training step; see the performance page.""",
     )
     compile: bool = parameter(
         False,
