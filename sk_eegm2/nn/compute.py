@@ -140,12 +140,13 @@ def freed_memory_kept() -> Iterator[None]:
     glibc's malloc returns the free top of its heap to the system once it exceeds a
     threshold (at most 64 MiB), and maps blocks above another (at most 32 MiB) afresh on
     every allocation. A training step frees most of what it allocated, so by default the
-    next step faults the same memory in again and the kernel zeroes it: 14 % of a CPU
-    training step of the "cpu" preset on 64 windows of 19 x 256, 5-8 % for the paper's
-    network (measured on one thread; see the performance page). Inside the block blocks
-    up to 32 MiB come from the heap and freed memory stays in it, so steps after the first
-    reuse their predecessors' pages; peak memory is the same, as the process held it
-    during the previous step anyway. At the end ``malloc_trim`` returns the free memory.
+    next step faults the same memory in again and the kernel zeroes it. Inside the block,
+    blocks up to 32 MiB come from the heap and freed memory stays in it, so steps after
+    the first reuse their predecessors' pages; peak memory is the same, as the process
+    held it during the previous step anyway. At the end ``malloc_trim`` returns the free
+    memory. Measured on one CPU thread (``benchmarks/throughput.py``, 64 windows of
+    19 x 256): training steps 1.05 to 1.12 times faster for the "cpu" preset, 1.01 to
+    1.06 times for the paper's network; see the performance page.
 
     The settings are process-wide (glibc has no other kind) and nested blocks share them.
     Setting them ends glibc's adaptive thresholds: afterwards they stay at 32 MiB (mapped
