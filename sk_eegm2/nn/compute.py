@@ -14,8 +14,8 @@ parameters and uses it around its training and inference loops::
 
 None of the options changes the function the network computes: float32 gives the same
 results as the plain network; the others differ by rounding (bfloat16, float16), by the
-order of floating point operations (compile, checkpointing, threads). Their measured
-effects are in ``docs/performance.rst``.
+order of floating point operations (compile, checkpointing, threads), or not at all
+(``keep_freed_memory``). Their measured effects are in ``docs/performance.rst``.
 """
 
 from __future__ import annotations
