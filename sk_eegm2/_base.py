@@ -134,7 +134,8 @@ a training step; see the performance page.""",
         ["boolean"],
         "bool",
         """``torch.compile`` the network for training (same results up to rounding). On CPU
-the first step compiles for minutes and no speed-up was measured; for GPUs.""",
+the first step compiles for a minute or more (90 s for the "cpu" preset on the project's
+machine) and no speed-up was measured; for GPUs.""",
     )
     threads: int | None = parameter(
         None,
