@@ -147,6 +147,7 @@ def matmul_ceiling(dtype: torch.dtype, repeats: int = 5) -> float:
 
 
 def windows(batch: int, n_times: int) -> torch.Tensor:
+    """The same random batch (batch, 19, n_times) in every process."""
     return torch.randn(batch, N_CHANS, n_times, generator=torch.Generator().manual_seed(0))
 
 
