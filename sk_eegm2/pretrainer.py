@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,7 +16,15 @@ from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
-from ._parameters import NON_NEGATIVE, POSITIVE, POSITIVE_INT, estimator_parameters, parameter
+from ._parameters import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    FittedAttribute,
+    estimator_parameters,
+    fitted,
+    parameter,
+)
 from ._training import (
     AutocastMixin,
     InterruptFlagMixin,
@@ -71,8 +79,6 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
     Attributes
     ----------
-    net_ : ReconstructionNet
-        The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.
     %(fitted)s
 
     Notes
@@ -88,6 +94,14 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     """
 
     _net_class = ReconstructionNet
+    _fitted_attributes: ClassVar[dict[str, FittedAttribute]] = {
+        **EEGM2Estimator._fitted_attributes,
+        "net_": fitted(
+            "ReconstructionNet",
+            "The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.",
+            [NeuralNet],
+        ),
+    }
 
     init_weights: str | os.PathLike[str] | None = parameter(
         None,
@@ -99,6 +113,9 @@ with ``weights_only=True`` (no code runs) and its keys and shapes must match the
 that the preset, the settings below and the channels of ``X`` give (else ValueError). With
 ``max_epochs=0``, ``fit`` only records the input and the scaling: the authors' network, as
 it is, for ``transform`` or for an :class:`EEGM2Classifier` to fine-tune.""",
+        role="model",
+        saved=False,
+        fingerprinted=False,
     )
     max_epochs: int = parameter(
         100,
@@ -107,6 +124,7 @@ it is, for ``transform`` or for an :class:`EEGM2Classifier` to fine-tune.""",
         """Training epochs (the paper used 500 on a GPU). 0 trains nothing: ``fit`` records
 the input and the scaling and keeps the network as initialised (random weights, e.g. an
 untrained twin to compare pretraining with, or those of ``init_weights``).""",
+        role="training",
     )
     batch_size: int = parameter(
         64,
@@ -114,6 +132,7 @@ untrained twin to compare pretraining with, or those of ``init_weights``).""",
         "int",
         """Windows per batch, for training and inference. With ``distributed=True`` this is the
 global batch, shared out among the processes (it must be a multiple of their number).""",
+        role="training",
     )
     lr: float = parameter(
         5e-4,
@@ -121,20 +140,23 @@ global batch, shared out among the processes (it must be a multiple of their num
         "float",
         """Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
 ``lr / 200``).""",
+        role="training",
     )
-    weight_decay: float = parameter(1e-2, [NON_NEGATIVE], "float", "AdamW weight decay.")
-    alpha: float = parameter(1.0, [NON_NEGATIVE], "float", "Weight of the L1 term of the loss.")
+    weight_decay: float = parameter(
+        1e-2, [NON_NEGATIVE], "float", "AdamW weight decay.", role="training"
+    )
+    alpha: float = parameter(
+        1.0, [NON_NEGATIVE], "float", "Weight of the L1 term of the loss.", role="training"
+    )
     beta: float = parameter(
-        1.0,
-        [NON_NEGATIVE],
-        "float",
-        "Weight of the spectral term of the loss.",
+        1.0, [NON_NEGATIVE], "float", "Weight of the spectral term of the loss.", role="training"
     )
     fft_norm: str = parameter(
         "backward",
         [StrOptions({"backward", "ortho", "forward"})],
         '{"backward", "ortho", "forward"}',
         'FFT normalisation of the spectral term ("backward": none, as in the paper).',
+        role="training",
     )
     features: str = parameter(
         "light",
@@ -146,8 +168,11 @@ bottleneck), "logvar" (log-variance of every encoder level's channels: log-power
 filters, for tasks that differ in band power) and "bins" (the last pooled output averaged
 in ``n_time_bins`` time bins: for tasks with a time course, such as ERPs), joined by "+",
 e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.""",
+        role="model",
     )
-    n_time_bins: int = parameter(8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.')
+    n_time_bins: int = parameter(
+        8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.', role="model"
+    )
     mask_ratio: float = parameter(
         0.0,
         [Interval(Real, 0, 1, closed="left")],
@@ -156,15 +181,17 @@ e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.""",
 window's time hidden from the network in spans of ``mask_span`` samples (set to 0 on all
 channels); the loss then counts masked positions only
 (:class:`sk_eegm2.nn.MaskedAutoencoder`).""",
+        role="training",
     )
     mask_span: int = parameter(
-        32, [POSITIVE_INT], "int", "Length of the masked time spans, in samples."
+        32, [POSITIVE_INT], "int", "Length of the masked time spans, in samples.", role="training"
     )
     channel_mask_ratio: float = parameter(
         0.0,
         [Interval(Real, 0, 1, closed="left")],
         "float",
         "Share of the channels of each window hidden as a whole (masked pretraining).",
+        role="training",
     )
     skip_dropout: float = parameter(
         0.0,
@@ -172,6 +199,7 @@ channels); the loss then counts masked positions only
         "float",
         """Probability, per window and decoder level, that a skip connection is zeroed while
 pretraining, so that the decoder must use the deep path (0: the paper).""",
+        role="training",
     )
     window_seconds: float = parameter(
         10.0,
@@ -180,6 +208,7 @@ pretraining, so that the decoder must use the deep path (0: the paper).""",
         """Window length for recordings passed to ``fit`` (paths or Raw objects), cut
 back-to-back; other inputs are windows already. For other strides or channels pass a
 :class:`~sk_eegm2.streaming.RecordingWindows`.""",
+        role="data",
     )
     num_workers: int = parameter(
         0,
@@ -188,6 +217,8 @@ back-to-back; other inputs are windows already. For other strides or channels pa
         """Processes of the PyTorch DataLoader that read and scale training and validation
 windows (0: the training process itself). Worth setting when windows stream from disk, so
 that reading overlaps computing.""",
+        role="training",
+        fingerprinted=False,
     )
     distributed: bool = parameter(
         False,
@@ -201,6 +232,8 @@ fitted estimator, which equals a single-process run with the same ``batch_size``
 training windows are a multiple of ``batch_size`` (else Accelerate fills the last batch up
 with windows from the start of the epoch). One process without a launcher works too;
 ``random_state`` is then process 0's. See the scaling guide.""",
+        role="training",
+        fingerprinted=False,
     )
 
     def __sklearn_tags__(self):
