@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 from sklearn.utils._param_validation import Interval, Options
 from typing_extensions import dataclass_transform
 
+from .nn.heads import FEATURE_SETS, parse_features
+
 
 class Widths(Options):
     """A non-empty tuple of positive integers (sklearn's constraints have none for it).
@@ -48,6 +50,33 @@ class Widths(Options):
 
     def __str__(self) -> str:
         return "a non-empty tuple of positive int"
+
+
+class FeatureSpec(Options):
+    """Encoder features that :func:`~sk_eegm2.nn.parse_features` accepts.
+
+    Parameters
+    ----------
+    kind : {str, tuple}
+        ``str``: a specification such as ``"light+logvar"`` (a parameter); ``tuple``: its
+        parts, parsed (a fitted attribute).
+    """
+
+    def __init__(self, kind: type = str) -> None:
+        super().__init__(kind, set())
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        if not isinstance(val, self.type):
+            return False
+        try:
+            parse_features(val)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        joined = "joined by '+'" if self.type is str else "as a tuple"
+        return f"one or more of {FEATURE_SETS}, each once, {joined}"
 
 
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")

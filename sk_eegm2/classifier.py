@@ -21,6 +21,7 @@ from skorch import NeuralNetClassifier
 from ._base import EEGM2Estimator
 from ._parameters import (
     POSITIVE_INT,
+    FeatureSpec,
     FittedAttribute,
     declared,
     estimator_parameters,
@@ -42,7 +43,6 @@ from .nn import (
     FineTuneNetwork,
     LightHead,
     PooledHeadNetwork,
-    parse_features,
     summary_statistics,
 )
 from .nn.authors import load_authors_head_weights
@@ -170,7 +170,7 @@ any window length.""",
     )
     head_features: str = parameter(
         "logvar",
-        [str],
+        [FeatureSpec()],
         "str",
         """Encoder features of the "pooled" head, as ``features`` of
 :class:`EEGM2Pretrainer` (see :func:`sk_eegm2.nn.encoder_features`).""",
@@ -284,13 +284,11 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 "The 'max_epochs' parameter of EEGM2Classifier must be at least 1 without "
                 "init_head (a head that is not trained predicts nothing); got 0."
             )
-        if self.mode == "fine" and self.head == "pooled":
-            parse_features(self.head_features)
-            if self.init_head is not None:
-                raise ValueError(
-                    "init_head holds the authors' head, on the reconstruction: it needs "
-                    'head="reconstruction" in fine mode.'
-                )
+        if self.mode == "fine" and self.head == "pooled" and self.init_head is not None:
+            raise ValueError(
+                "init_head holds the authors' head, on the reconstruction: it needs "
+                'head="reconstruction" in fine mode.'
+            )
         eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)

@@ -20,6 +20,7 @@ from ._parameters import (
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    FeatureSpec,
     FittedAttribute,
     estimator_parameters,
     fitted,
@@ -101,6 +102,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
             "The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.",
             [NeuralNet],
         ),
+        "features_": fitted(
+            "tuple of str",
+            "The parts of ``features``, parsed in ``fit``: what ``transform`` returns.",
+            [FeatureSpec(tuple)],
+        ),
     }
 
     init_weights: str | os.PathLike[str] | None = parameter(
@@ -160,14 +166,15 @@ global batch, shared out among the processes (it must be a multiple of their num
     )
     features: str = parameter(
         "light",
-        [str],
+        [FeatureSpec()],
         "str",
         """What ``transform`` returns: one or more of "light" (nine statistics of the last
 pooled encoder output: the paper's Light features), "bottleneck" (the same after the
 bottleneck), "logvar" (log-variance of every encoder level's channels: log-power of learned
 filters, for tasks that differ in band power) and "bins" (the last pooled output averaged
 in ``n_time_bins`` time bins: for tasks with a time course, such as ERPs), joined by "+",
-e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.""",
+e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`. Read in ``fit``
+(``features_``): changing it afterwards takes a refit.""",
         role="model",
     )
     n_time_bins: int = parameter(
@@ -275,7 +282,7 @@ with windows from the start of the epoch). One process without a launcher works 
         return self
 
     def _fit(self, X: Any, groups: Any) -> None:
-        parse_features(self.features)
+        self.features_ = parse_features(self.features)
         config = self._network_config()
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
@@ -381,7 +388,7 @@ with windows from the start of the epoch). One process without a launcher works 
         data = self._check_X(X)
         module = self.net_.module_.eval()
         return self._map_batches(
-            lambda x: encoder_features(module, x, self.features, self.n_time_bins),
+            lambda x: encoder_features(module, x, self.features_, self.n_time_bins),
             data,
             self.net_.device,
         )
@@ -441,7 +448,7 @@ with windows from the start of the epoch). One process without a launcher works 
         ndarray of str
         """
         check_is_fitted(self)
-        names = feature_names(self.config_.widths, self.features, self.n_time_bins)
+        names = feature_names(self.config_.widths, self.features_, self.n_time_bins)
         return np.asarray(names, dtype=object)
 
     def _network_modules(self) -> dict[str, torch.nn.Module]:
