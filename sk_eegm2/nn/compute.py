@@ -74,7 +74,7 @@ class Compute:
 
     @property
     def dtype(self) -> torch.dtype:
-        """The torch dtype of :attr:`precision`."""
+        """The torch dtype of ``precision``."""
         return getattr(torch, self.precision)
 
     def prepare(self, module: nn.Module) -> nn.Module:
@@ -88,7 +88,7 @@ class Compute:
         return compile_module(module) if self.compile else module
 
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager[None]:
-        """Autocast to :attr:`precision` on ``device``'s type; a no-op for float32."""
+        """Autocast to ``precision`` on ``device``'s type; a no-op for float32."""
         if self.precision == "float32":
             return contextlib.nullcontext()
         return torch.autocast(torch.device(device).type, dtype=self.dtype)
