@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from dataclasses import fields
 from functools import partial
 from numbers import Integral, Real
 from pathlib import Path
@@ -23,7 +22,15 @@ from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 from torch.optim.lr_scheduler import LambdaLR
 
 from ._base import EEGM2Estimator
-from ._parameters import POSITIVE_INT, estimator_parameters, parameter
+from ._parameters import (
+    POSITIVE_INT,
+    FeatureSpec,
+    FittedAttribute,
+    declared,
+    estimator_parameters,
+    fitted,
+    parameter,
+)
 from ._training import (
     AutocastMixin,
     InterruptFlagMixin,
@@ -36,11 +43,9 @@ from ._training import (
 )
 from .nn import (
     EEGM2,
-    EEGM2Config,
     FineTuneNetwork,
     LightHead,
     PooledHeadNetwork,
-    parse_features,
     summary_statistics,
 )
 from .nn.authors import load_authors_head_weights
@@ -95,15 +100,6 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        The labels, in the order of ``predict_proba``'s columns.
-    net_ : skorch.NeuralNetClassifier
-        The trained net (fine: the whole network and head; light: the MLP).
-    encoder_ : EEGM2 or None
-        Light mode: the frozen network, on the device of ``net_``; None in fine mode.
-    feature_mean_, feature_scale_ : ndarray of shape (9 * widths[-1],) or None
-        Light mode: standardisation of the frozen features (0 and 1 when ``standardize`` is
-        False); None in fine mode.
     %(fitted)s
 
     Notes
@@ -126,16 +122,26 @@ pretrainer is first fitted on the ``X`` given to ``fit`` (self-supervised, no la
 is what happens inside GridSearchCV or cross_validate, which clone their estimators; wrap a
 fitted pretrainer in ``FrozenEstimator`` (or pass its saved folder) to reuse it across
 folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
+        role="model",
+        saved=False,
+        fingerprinted=False,
     )
     mode: str = parameter(
         "fine",
         [StrOptions({"fine", "light"})],
         '{"fine", "light"}',
         "Fine-tune the whole network, or train a head on frozen features (see above).",
+        role="model",
     )
-    hidden: int = parameter(128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.")
+    hidden: int = parameter(
+        128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.", role="model"
+    )
     dropout: float = parameter(
-        0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
+        0.5,
+        [Interval(Real, 0, 1, closed="left")],
+        "float",
+        "Dropout of the light-mode MLP.",
+        role="model",
     )
     standardize: bool = parameter(
         True,
@@ -144,6 +150,7 @@ folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
         """Light mode: standardise each frozen feature (mean and standard deviation over the
 training windows) before the MLP. False feeds them as they are, as the authors' Light code
 does (``feature_mean_`` is then 0 and ``feature_scale_`` 1).""",
+        role="model",
     )
     feature_order: str = parameter(
         "statistic",
@@ -152,6 +159,7 @@ does (``feature_mean_`` is then 0 and ``feature_scale_`` 1).""",
         """Light mode: order of the nine statistics' columns, ``order`` of
 :func:`sk_eegm2.nn.summary_statistics`; "authors" is that of the authors' Light code and
 checkpoints.""",
+        role="model",
     )
     max_epochs: int = parameter(
         30,
@@ -160,6 +168,7 @@ checkpoints.""",
         """Training epochs. 0 (only with ``init_head``) trains nothing: the net keeps the
 weights of ``init_head``, and ``fit`` only records the input, the classes and, in light mode,
 the feature standardisation.""",
+        role="training",
     )
     init_head: str | os.PathLike | None = parameter(
         None,
@@ -171,6 +180,9 @@ the feature standardisation.""",
 MLP (with ``feature_order="authors"`` and ``standardize=False``, as they trained it). The
 sorted labels of ``y`` must be their classes 0, 1, ..., and the windows their length (fine).
 With ``max_epochs=0`` the estimator predicts as their checkpoint does. None: fresh heads.""",
+        role="model",
+        saved=False,
+        fingerprinted=False,
     )
     head: str = parameter(
         "reconstruction",
@@ -180,13 +192,15 @@ With ``max_epochs=0`` the estimator predicts as their checkpoint does. None: fre
 weights; windows keep the length seen in ``fit``), or a linear head on pooled encoder
 features (``head_features``; :class:`sk_eegm2.nn.PooledHeadNetwork`): far fewer weights,
 any window length.""",
+        role="model",
     )
     head_features: str = parameter(
         "logvar",
-        [str],
+        [FeatureSpec()],
         "str",
         """Encoder features of the "pooled" head, as ``features`` of
 :class:`EEGM2Pretrainer` (see :func:`sk_eegm2.nn.encoder_features`).""",
+        role="model",
     )
     backbone_lr: float | None = parameter(
         None,
@@ -194,6 +208,7 @@ any window length.""",
         "float or None",
         """Fine mode: learning rate of the network's own weights (the head's is ``lr``), e.g.
 lower than ``lr`` so that fine-tuning keeps what pretraining learned. None: ``lr``.""",
+        role="training",
     )
     probe_epochs: int = parameter(
         0,
@@ -204,6 +219,7 @@ frozen, then the whole network (linear probing, then fine-tuning: LP-FT, Kumar e
 so that the randomly initialised head does not send large gradients into pretrained weights.
 With early stopping, ``patience`` counts these epochs too. 0: the whole network from the
 first epoch.""",
+        role="training",
     )
     warmup_epochs: int = parameter(
         0,
@@ -213,6 +229,7 @@ first epoch.""",
 batch, from a step's share to their full value over this many epochs, counted from the first
 epoch that trains the network's own weights (after ``probe_epochs``); constant afterwards.
 0: no warm-up.""",
+        role="training",
     )
     class_weight: str | dict | None = parameter(
         None,
@@ -222,14 +239,38 @@ epoch that trains the network's own weights (after ``probe_epochs``); constant a
 each class inversely to its frequency, so an imbalanced training set (e.g. rest three times
 as long as the task) does not collapse predictions onto the majority class. A dict maps
 labels (as in ``y``) to weights; every key must be a label of ``y``.""",
+        role="training",
     )
 
-    _saved_attributes: ClassVar[dict[str, list[Any]]] = {
-        **EEGM2Estimator._saved_attributes,
-        "classes_": [np.ndarray],
-        "feature_mean_": [np.ndarray, None],
-        "feature_scale_": [np.ndarray, None],
-        "encoder_": [EEGM2, None],
+    _fitted_attributes: ClassVar[dict[str, FittedAttribute]] = {
+        "classes_": fitted(
+            "ndarray of shape (n_classes,)",
+            "The labels, in the order of ``predict_proba``'s columns.",
+            [np.ndarray],
+        ),
+        **EEGM2Estimator._fitted_attributes,
+        "net_": fitted(
+            "skorch.NeuralNetClassifier",
+            "The trained net (fine: the whole network and head; light: the MLP).",
+            [NeuralNetClassifier],
+        ),
+        "encoder_": fitted(
+            "EEGM2 or None",
+            "Light mode: the frozen network, on the device of ``net_``; None in fine mode.",
+            [EEGM2, None],
+        ),
+        "feature_mean_": fitted(
+            "ndarray of shape (9 * widths[-1],) or None",
+            """Light mode: the mean that standardises the frozen features (0 when
+``standardize`` is False); None in fine mode.""",
+            [np.ndarray, None],
+        ),
+        "feature_scale_": fitted(
+            "ndarray of shape (9 * widths[-1],) or None",
+            """Light mode: the scale that standardises the frozen features (1 when
+``standardize`` is False); None in fine mode.""",
+            [np.ndarray, None],
+        ),
     }
     _net_class = ClassifierNet
 
@@ -249,8 +290,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             return EEGM2Pretrainer(
                 init_weights=source,
                 max_epochs=0,
-                preset=self.preset,
-                **{f.name: getattr(self, f.name) for f in fields(EEGM2Config)},
+                **{name: getattr(self, name) for name in declared(type(self), "architecture")},
                 scaling=self.scaling,
                 device=self.device,
             ).fit(X)
@@ -303,13 +343,11 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                     "own weights, which light mode keeps frozen: set them to 0, or use "
                     "mode='fine'."
                 )
-        if self.mode == "fine" and self.head == "pooled":
-            parse_features(self.head_features)
-            if self.init_head is not None:
-                raise ValueError(
-                    "init_head holds the authors' head, on the reconstruction: it needs "
-                    'head="reconstruction" in fine mode.'
-                )
+        if self.mode == "fine" and self.head == "pooled" and self.init_head is not None:
+            raise ValueError(
+                "init_head holds the authors' head, on the reconstruction: it needs "
+                'head="reconstruction" in fine mode.'
+            )
         eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
