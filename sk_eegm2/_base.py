@@ -28,6 +28,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from . import _persistence
 from ._parameters import (
@@ -42,8 +43,10 @@ from ._parameters import (
     parameter,
     refuse_undecorated,
 )
-from ._training import check_checkpoint_dir
+from ._training import check_checkpoint_dir, draw_seed
+from .callbacks import AugmentBatches
 from .nn import EEGM2, PRESETS, EEGM2Config
+from .nn.augment import make_augmentation
 from .nn.compute import Compute
 from .scaling import scale_windows
 from .validation import (
@@ -199,6 +202,22 @@ unknown, not checked.""",
     weight_decay: float = parameter(
         0.0, [NON_NEGATIVE], "float", "Adam weight decay.", role="training"
     )
+    augment: dict[str, float] | None = parameter(
+        None,
+        [dict, None],
+        "dict or None",
+        """Random transformations of the windows of training batches (never of validation
+batches, nor at inference): a mapping of names of :data:`sk_eegm2.nn.augment.AUGMENTATIONS`
+to strengths (:func:`sk_eegm2.nn.augment.make_augmentation`), e.g. ``{"shift": 0.1,
+"scale": 0.2, "noise": 0.1, "channel_dropout": 0.1}``: shifts of up to a tenth of the window
+(zeros fill in), amplitudes times 0.8 to 1.2, Gaussian noise of a tenth of each channel's
+standard deviation, each channel zeroed with probability 0.1. They apply to the windows the
+network takes (after ``scaling``) and draw from a generator of their own seeded by
+``random_state``, so shuffling and dropout are the same with and without them. The
+classifier's light mode, which trains on features computed once, refuses them. None: no
+augmentation.""",
+        role="training",
+    )
     patience: int | None = parameter(
         10,
         [POSITIVE_INT, None],
@@ -342,6 +361,13 @@ None. Later input must have the same names in the same order.""",
         """How the network runs: the parameters of the "compute" role."""
         return Compute(**{name: getattr(self, name) for name in declared(type(self), "compute")})
 
+    def _augment_callbacks(self, seed: int) -> list[tuple[str, Callback]]:
+        """The callback that augments training batches as ``augment`` says (none for None)."""
+        if self.augment is None:
+            return []
+        augmentation = make_augmentation(self.augment)
+        return [("augment", AugmentBatches(augmentation, draw_seed(seed)))]
+
     def _build_network(self, n_chans: int, config: EEGM2Config) -> EEGM2:
         compute = self._compute()
         return EEGM2.from_config(
@@ -405,6 +431,8 @@ None. Later input must have the same names in the same order.""",
         Ctrl-C or a non-finite loss keeps the consistent state of the last good epoch.
         """
         self._validate_params()
+        if self.augment is not None:  # names and strengths are refused before any training
+            make_augmentation(self.augment)
         if self.checkpoint_dir is not None:
             check_checkpoint_dir(self.checkpoint_dir)
         before = self._fitted_state()

@@ -284,6 +284,11 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 "The 'max_epochs' parameter of EEGM2Classifier must be at least 1 without "
                 "init_head (a head that is not trained predicts nothing); got 0."
             )
+        if self.mode == "light" and self.augment is not None:
+            raise ValueError(
+                "augment transforms windows, but light mode trains its head on features of "
+                "the frozen encoder, computed once: use augment=None, or mode='fine'."
+            )
         if self.mode == "fine" and self.head == "pooled" and self.init_head is not None:
             raise ValueError(
                 "init_head holds the authors' head, on the reconstruction: it needs "
@@ -354,7 +359,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 criterion__weight=class_weights,
                 optimizer=torch.optim.Adam,
                 optimizer_params={"weight_decay": self.weight_decay, **self._param_groups()},
-                callbacks=[],
+                callbacks=self._augment_callbacks(seed),
                 classes=np.arange(len(self.classes_)),
             )
 
