@@ -22,7 +22,8 @@ machine shared with other jobs)::
 
     PYTHONPATH=. OMP_NUM_THREADS=1 nice python benchmarks/fine_diagnosis.py 1
 
-It adds the round to ``benchmarks/results/fine_diagnosis.json`` and rewrites ``.md``.
+It adds the round to ``benchmarks/results/fine_diagnosis.json`` and rewrites ``.md``, keeping
+the other rounds and the "findings" written into the JSON from a round's tables.
 """
 
 from __future__ import annotations
@@ -350,6 +351,8 @@ def markdown(rounds: dict[str, dict[str, Any]]) -> str:
                 f"| {name} | {s['balanced_accuracy']:.3f} ({folds}) | {s['roc_auc']:.3f} | "
                 f"{s['predicted_arithmetic_share']:.2f} | {train} | {kept} |"
             )
+        if results.get("findings"):  # written into the JSON after the round, from its tables
+            lines += ["", "Findings:", "", *(f"- {finding}" for finding in results["findings"])]
     return "\n".join(lines) + "\n"
 
 
