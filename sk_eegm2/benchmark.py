@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, RidgeClassifier
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import make_pipeline
@@ -102,13 +102,12 @@ def _models(config: dict[str, Any], seed: int) -> dict[str, Model]:
     fine = config["finetune"]
     light = config.get("light", fine)
 
-    def linear(untrained: bool) -> Model:
+    def linear(untrained: bool, readout: Any) -> Model:
         def fit(pretrained, random, X, y, groups):
-            head = make_pipeline(
-                StandardScaler(), LogisticRegression(max_iter=1000, class_weight="balanced")
-            )
             encoder = random if untrained else pretrained
-            return make_pipeline(FrozenEstimator(encoder), head).fit(X, y)
+            return make_pipeline(FrozenEstimator(encoder), StandardScaler(), clone(readout)).fit(
+                X, y
+            )
 
         return fit
 
@@ -120,9 +119,16 @@ def _models(config: dict[str, Any], seed: int) -> dict[str, Model]:
 
         return fit
 
+    logistic = LogisticRegression(max_iter=1000, class_weight="balanced")
     models: dict[str, Model] = {
-        "EEGM2 (Linear)": linear(False),
-        "EEGM2 (Linear, untrained)": linear(True),
+        "EEGM2 (Linear)": linear(False, logistic),
+        "EEGM2 (Linear, untrained)": linear(True, logistic),
+    }
+    if "ridge_alpha" in config:  # the leaderboard's readout of frozen features
+        ridge = RidgeClassifier(alpha=config["ridge_alpha"], class_weight="balanced")
+        models["EEGM2 (Linear, ridge)"] = linear(False, ridge)
+        models["EEGM2 (Linear, ridge, untrained)"] = linear(True, ridge)
+    models |= {
         "EEGM2 (Light)": classifier("light", light, False),
         "EEGM2 (Light, untrained)": classifier("light", light, True),
     }
@@ -150,8 +156,12 @@ def _evaluate_fold(
     prefix: str,
     log: Callable[[str], None],
     verbose: int,
-) -> dict[str, dict[str, float]]:
-    """Pretrain on ``train`` (no labels), then fit and score every model of :func:`_models`."""
+    score: Callable[[Any, np.ndarray, np.ndarray], dict[str, Any]] = _scores,
+) -> dict[str, dict[str, Any]]:
+    """Pretrain on ``train`` (no labels), then fit every model of :func:`_models`.
+
+    ``score(model, X_test, y_test)`` gives each model's result on ``test``.
+    """
     X, y, groups = data
     tick = time.perf_counter()
     pretrain = {**settings["network"], **settings["pretrain"], "random_state": seed}
@@ -169,13 +179,11 @@ def _evaluate_fold(
     for name, fit in _models(settings, seed).items():
         tick = time.perf_counter()
         model = fit(pretrainer, untrained, X[train], y[train], groups[train])
-        scores = _scores(model, X[test], y[test])
+        scores = score(model, X[test], y[test])
         scores["fit_seconds"] = time.perf_counter() - tick
         results[name] = scores
-        log(
-            f"{prefix} {name:34s} balanced accuracy {scores['balanced_accuracy']:.3f}  "
-            f"ROC AUC {scores['roc_auc']:.3f}  ({scores['fit_seconds']:.0f} s)"
-        )
+        shown = "  ".join(f"{METRIC_NAMES[k]} {scores[k]:.3f}" for k in METRICS if k in scores)
+        log(f"{prefix} {name:34s} {shown}  ({scores['fit_seconds']:.0f} s)")
     return results
 
 
@@ -272,6 +280,7 @@ HELDOUT: dict[str, Any] = {
     "window_seconds": 2.0,
 }
 METRICS = ("balanced_accuracy", "roc_auc")
+METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC AUC"}
 
 
 def summarise_runs(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
