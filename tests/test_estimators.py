@@ -100,6 +100,7 @@ def test_fine_tuning_a_fitted_pretrainer(eegmat_arrays, fitted_pretrainer):
     assert any(not torch.equal(backbone[k].cpu(), before[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_joblib_round_trip_in_a_fresh_cpu_only_process(tmp_path, eegmat_arrays):
     X, y, _ = eegmat_arrays
     pipe = Pipeline(
@@ -303,6 +304,7 @@ def test_pretrainer_with_other_channels_is_refused(fitted_pretrainer):
 
 
 # ----------------------------------------------------------- determinism and persistence
+@pytest.mark.slow
 def test_same_random_state_same_weights_across_processes(tmp_path):
     script = textwrap.dedent(
         """

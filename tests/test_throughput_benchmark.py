@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "throughput.py"
 
@@ -16,6 +18,7 @@ def run(*args: str) -> None:
     subprocess.run([sys.executable, str(SCRIPT), *args], check=True, timeout=600, cwd=ROOT)
 
 
+@pytest.mark.slow
 def test_quick_run_with_a_baseline_and_reports_from_the_json(tmp_path):
     run("--quick", "--networks", "eegm2-cpu", "--modes", "train", "--baseline", str(ROOT),
         "--out", str(tmp_path))  # fmt: skip
