@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SRC := sk_eegm2 tests benchmarks examples
 
-.PHONY: install lint test benchmark docs docs-ci docs-noplot
+.PHONY: install lint test test-quick benchmark docs docs-ci docs-noplot
 
 # Install the CPU build of PyTorch first where no torch is present, so that nothing pulls
 # several GB of CUDA packages; then the package with its test tools.
@@ -18,6 +18,11 @@ lint:
 # pytest exits with 5 when it collects no test, so an empty run fails here too.
 test: install lint
 	$(PYTHON) -m pytest
+
+# The loop while working (under a minute): no real EEG, subprocess, distributed or benchmark
+# tests (those marked slow); `make test` runs them all.
+test-quick:
+	$(PYTHON) -m pytest -m "not slow" -q
 
 benchmark: install
 	$(PYTHON) -m sk_eegm2 benchmark eegmat --data ../shared/data/eegmat --out benchmarks/results
