@@ -272,7 +272,8 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         None,
         ["random_state"],
         "int, RandomState or None",
-        "Seeds initialisation, shuffling, dropout and the validation split.",
+        """Seeds initialisation, shuffling, dropout and the validation split. None: a seed from
+the system; the process's global random states (numpy's, torch's) are left as they were.""",
         role="training",
     )
     verbose: int = parameter(

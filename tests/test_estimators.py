@@ -68,7 +68,7 @@ def test_pipeline_cross_validation_on_mne_epochs(eegmat):
     scores = cross_val_score(
         pipe, epochs, y, groups=groups, cv=GroupKFold(2), scoring="balanced_accuracy"
     )
-    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    assert scores.shape == (2,) and np.isfinite(scores).all()  # a failed fit scores NaN
 
 
 def test_grid_search_over_the_pipeline(eegmat_arrays):
