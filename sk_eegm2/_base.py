@@ -172,17 +172,6 @@ memory for 1.2 to 1.3 times its time (the paper network on 64 windows of 19 x 25
 windows on small machines).""",
         role="compute",
     )
-    keep_freed_memory: bool = parameter(
-        True,
-        ["boolean"],
-        "bool",
-        """During ``fit`` and inference, keep the memory that one batch frees for the next
-(glibc's malloc on Linux: :func:`sk_eegm2.nn.compute.freed_memory_kept`) and give it back
-at the end; saves the page faults of allocating it again, same peak memory. False leaves
-the C allocator's settings alone.""",
-        role="compute",
-        fingerprinted=False,
-    )
     scaling: str | None = parameter(
         "window",
         [StrOptions({"window", "global"}), None],
@@ -420,7 +409,7 @@ None. Later input must have the same names in the same order.""",
             check_checkpoint_dir(self.checkpoint_dir)
         before = self._fitted_state()
         try:
-            with self._compute().scope():  # threads, freed memory kept
+            with self._compute().scope():  # threads
                 yield
         except BaseException:
             # Training of this estimator stopped (not that of a pretrainer it fits first): its
