@@ -199,7 +199,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             return None
         if isinstance(source, FrozenEstimator):
             source = source.estimator
-        if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        if isinstance(source, (str, os.PathLike)) and _names_a_file(source):
             # A state-dict file of the authors' network, as it is: no pretraining here.
             return EEGM2Pretrainer(
                 init_weights=source,
@@ -415,3 +415,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 raise ValueError(f"{where}: {name} does not fit mode={self.mode!r}.")
         if len(self.classes_) < 2:
             raise ValueError(f"{where}: classes_ needs at least 2 classes.")
+
+
+def _names_a_file(path: str | os.PathLike[str]) -> bool:
+    """Whether something other than a folder is at ``path`` (a special file is refused later)."""
+    return Path(path).exists() and not Path(path).is_dir()

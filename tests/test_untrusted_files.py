@@ -9,19 +9,42 @@ from __future__ import annotations
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2.datasets import load_eegmat
 from sk_eegm2.nn import EEGM2, FineTuneNetwork
 from sk_eegm2.nn.authors import authors_state_dict, load_authors_classifier, load_authors_eegm2
+from sk_eegm2.streaming import RecordingWindows
 
 TINY_NETWORK = {"widths": (8, 16), "d_state": 4, "d_conv": 3, "expand": 2, "headdim": 4}
+TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
+X = np.random.default_rng(0).standard_normal((24, 3, 32)).astype(np.float32)
+Y = np.arange(24) % 2
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The folder a fitted tiny pretrainer was saved in."""
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(X)
+    return pretrainer.save_pretrained(tmp_path_factory.mktemp("saved") / "model")
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    """A copy of a saved folder, to edit."""
+    return Path(shutil.copytree(folder, tmp_path / f"copy-of-{folder.name}"))
 
 
 def authors_fine_state(n_times: int = 32, hidden: int = 8) -> dict[str, torch.Tensor]:
@@ -141,3 +164,73 @@ def test_fault_9_empty_files_and_zero_size_tensors_get_a_clear_refusal(tmp_path)
     torch.save({**head, "fc.0.weight": head["fc.0.weight"][:, :0]}, path)
     with pytest.raises(ValueError, match=rf"{path}.*'fc\.0\.weight'.*no elements"):
         load_authors_classifier(path)
+
+
+def refused_without_blocking(call: Callable[[], object], fifos: list[Path]) -> BaseException:
+    """The error ``call`` raises, failing the test if it waits on one of the ``fifos``."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:
+            raised.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    blocked = worker.is_alive()
+    for fifo in fifos:  # a writer that opens and closes gives a blocked reader its EOF
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # no reader waits on it
+    worker.join(timeout=30)
+    assert not blocked, f"it waited on a FIFO ({[f.name for f in fifos]}) instead of refusing"
+    assert raised, "it accepted the file"
+    return raised[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
+def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
+    """Fault 4: config.json linked to /dev/zero was read until MemoryError; a FIFO as
+    config.json, model.safetensors, init_weights (or an EDF file) blocked forever."""
+    folder = copy_of(saved, tmp_path)
+    config = folder / "config.json"
+    config.unlink()
+    config.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=rf"{config} \(a link to /dev/zero\) is a character dev"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    config.unlink()
+    config.mkdir()
+    with pytest.raises(ValueError, match=rf"{config} is a folder, not a regular file"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    config.rmdir()
+
+    os.mkfifo(config)
+    error = refused_without_blocking(lambda: EEGM2Pretrainer.from_pretrained(folder), [config])
+    assert isinstance(error, ValueError) and f"{config} is a FIFO" in str(error), error
+    config.unlink()
+    shutil.copy(saved / "config.json", config)
+    weights = folder / "model.safetensors"
+    weights.unlink()
+    os.mkfifo(weights)
+    error = refused_without_blocking(lambda: EEGM2Pretrainer.from_pretrained(folder), [weights])
+    assert isinstance(error, ValueError) and f"{weights} is a FIFO" in str(error), error
+
+    init = tmp_path / "best_model.pth"
+    os.mkfifo(init)
+    for estimator in (EEGM2Pretrainer(init_weights=init), EEGM2Classifier(pretrained=init)):
+        error = refused_without_blocking(partial(estimator.fit, X, Y), [init])
+        assert isinstance(error, ValueError) and f"{init} is a FIFO" in str(error), error
+    edf = tmp_path / "a.edf"
+    os.mkfifo(edf)
+    error = refused_without_blocking(lambda: RecordingWindows([edf], 2.0), [edf])
+    assert isinstance(error, ValueError) and f"{edf} is a FIFO" in str(error), error
+    eegmat = tmp_path / "eegmat"
+    eegmat.mkdir()
+    fifos = [eegmat / "Subject00_1.edf", eegmat / "Subject00_2.edf"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    error = refused_without_blocking(lambda: load_eegmat(subjects=[0], path=eegmat), fifos)
+    assert isinstance(error, ValueError) and f"{fifos[0]} is a FIFO" in str(error), error
