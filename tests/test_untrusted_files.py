@@ -7,6 +7,7 @@ the file and what is wrong, before anything large is allocated and without block
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 import shutil
@@ -19,12 +20,14 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+import mne
 import numpy as np
 import pytest
 import torch
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
-from sk_eegm2.datasets import load_eegmat
+from sk_eegm2._persistence import MAX_CONFIG_BYTES
+from sk_eegm2.datasets import load_eegbci, load_eegmat, make_windows
 from sk_eegm2.nn import EEGM2, FineTuneNetwork
 from sk_eegm2.nn.authors import authors_state_dict, load_authors_classifier, load_authors_eegm2
 from sk_eegm2.streaming import RecordingWindows
@@ -166,6 +169,40 @@ def test_fault_9_empty_files_and_zero_size_tensors_get_a_clear_refusal(tmp_path)
         load_authors_classifier(path)
 
 
+def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusal(saved, tmp_path):
+    """Fault 9: RecursionError for deeply nested JSON, "Bad EDF file provided." without the
+    file's name, OverflowError for window_seconds=inf."""
+    folder = copy_of(saved, tmp_path)
+    config = folder / "config.json"
+    config.write_text(
+        '{"class": "EEGM2Pretrainer", "params": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    )
+    with pytest.raises(ValueError, match=rf"{config} nests arrays or objects more than \d+ deep"):
+        EEGM2Pretrainer.from_pretrained(folder)
+
+    eegmat = tmp_path / "eegmat"
+    eegmat.mkdir()
+    for name in ("Subject00_1.edf", "Subject00_2.edf"):
+        (eegmat / name).write_bytes(b"not an EDF header")
+    bad = eegmat / "Subject00_1.edf"
+    with pytest.raises(ValueError, match=rf"{bad} could not be read as a recording.*Bad EDF"):
+        load_eegmat(subjects=[0], path=eegmat)
+    with pytest.raises(ValueError, match=rf"{bad} could not be read as a recording"):
+        RecordingWindows([bad], 2.0)
+
+    raw = mne.io.RawArray(np.zeros((2, 640)), mne.create_info(2, 64.0, "eeg"), verbose=False)
+    finite = "window_seconds must be positive and finite"
+    for window in (math.inf, math.nan):
+        with pytest.raises(ValueError, match=finite):
+            make_windows(raw, window)
+        with pytest.raises(ValueError, match=finite):
+            load_eegmat(subjects=[0], path=tmp_path / "nowhere", window_seconds=window)
+        with pytest.raises(ValueError, match=finite):
+            load_eegbci(path=tmp_path / "nowhere", window_seconds=window)
+        with pytest.raises(ValueError, match=finite):
+            RecordingWindows([raw], window)
+
+
 def refused_without_blocking(call: Callable[[], object], fifos: list[Path]) -> BaseException:
     """The error ``call`` raises, failing the test if it waits on one of the ``fifos``."""
     raised: list[BaseException] = []
@@ -200,6 +237,11 @@ def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
     config.unlink()
     config.symlink_to("/dev/zero")
     with pytest.raises(ValueError, match=rf"{config} \(a link to /dev/zero\) is a character dev"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    config.unlink()
+    with open(config, "wb") as file:  # sparse: a size, no bytes written
+        file.truncate(MAX_CONFIG_BYTES + 1)
+    with pytest.raises(ValueError, match=rf"{config} is larger than {MAX_CONFIG_BYTES} bytes"):
         EEGM2Pretrainer.from_pretrained(folder)
     config.unlink()
     config.mkdir()
