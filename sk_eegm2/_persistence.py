@@ -27,7 +27,10 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from skorch import NeuralNet
 
 from ._files import read_json, regular_file
@@ -223,7 +226,7 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
             f"(sk_eegm2 {config.get('sk_eegm2_version')}) or edited."
         )
     estimator.set_params(**{k: _decode(v, where) for k, v in params.items()})
-    estimator._validate_params()
+    _validate_loaded_params(estimator, where)
 
     fitted = _section(config, "fitted", where)
     modules = [
@@ -286,6 +289,17 @@ def _read_config(directory: Path) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(
             f"No {CONFIG_FILE} in {directory}; is this a folder written by save_pretrained?"
+        ) from None
+
+
+def _validate_loaded_params(estimator: Any, where: str) -> None:
+    """The checks of ``fit`` (the declared constraints) on parameters read from ``where``."""
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as error:
+        raise InvalidParameterError(
+            f"{where}: {error} The file was edited or damaged; correct the value, or save "
+            "the model again."
         ) from None
 
 

@@ -7,6 +7,7 @@ the file and what is wrong, before anything large is allocated and without block
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import re
@@ -276,3 +277,16 @@ def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
         os.mkfifo(fifo)
     error = refused_without_blocking(lambda: load_eegmat(subjects=[0], path=eegmat), fifos)
     assert isinstance(error, ValueError) and f"{fifos[0]} is a FIFO" in str(error), error
+
+
+def test_fault_5_loaded_parameters_pass_the_checks_of_fit(saved, tmp_path):
+    """Fault 5: from_pretrained accepted "threads": 1000000 from an edited config.json, and
+    transform then tried to start a million threads."""
+    folder = copy_of(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["threads"] = 1_000_000
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=rf"(?s){folder / 'config.json'}.*'threads' parameter"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    with pytest.raises(ValueError, match="'threads' parameter"):
+        EEGM2Pretrainer(**TINY, max_epochs=1, threads=1_000_000).fit(X)
