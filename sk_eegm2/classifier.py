@@ -48,7 +48,7 @@ from .nn import (
 from .nn.authors import load_authors_head_weights
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
-from .validation import amplitude, check_labels, check_same_input
+from .validation import amplitude, check_amplitude, check_labels, check_same_input
 
 logger = logging.getLogger(__name__)
 
@@ -313,6 +313,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 eeg.shape, pretrainer._fitted_shape(), source="the pretrained network",
                 any_length=True,
             )  # fmt: skip
+            # Units too: the network learnt from windows of the pretrainer's amplitude.
+            check_amplitude(eeg.X, pretrainer.amplitude_, source="the pretrained network")
             config = pretrainer.config_
             self.scaling_ = pretrainer.scaling_
         self._record_input(eeg.shape, config)

@@ -32,6 +32,7 @@ from sk_eegm2.datasets import load_eegbci, load_eegmat, make_windows
 from sk_eegm2.nn import EEGM2, FineTuneNetwork
 from sk_eegm2.nn.authors import authors_state_dict, load_authors_classifier, load_authors_eegm2
 from sk_eegm2.streaming import RecordingWindows
+from sk_eegm2.validation import AmplitudeWarning
 
 TINY_NETWORK = {"widths": (8, 16), "d_state": 4, "d_conv": 3, "expand": 2, "headdim": 4}
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
@@ -290,3 +291,16 @@ def test_fault_5_loaded_parameters_pass_the_checks_of_fit(saved, tmp_path):
         EEGM2Pretrainer.from_pretrained(folder)
     with pytest.raises(ValueError, match="'threads' parameter"):
         EEGM2Pretrainer(**TINY, max_epochs=1, threads=1_000_000).fit(X)
+
+
+def test_fault_6_a_classifier_warns_of_other_units_than_its_pretrained_network(saved):
+    """Fault 6: a classifier fitted on volts over a pretrainer fitted on microvolts gave no
+    units warning (pretrainer.transform on the same data did)."""
+    pretrainer = EEGM2Pretrainer.from_pretrained(saved)
+    volts = X * 1e-6
+    with pytest.warns(AmplitudeWarning, match="other units"):
+        pretrainer.transform(volts)
+    for mode in ("fine", "light"):
+        classifier = EEGM2Classifier(pretrained=pretrainer, mode=mode, max_epochs=1)
+        with pytest.warns(AmplitudeWarning, match="the pretrained network saw in fit"):
+            classifier.fit(volts, Y)
