@@ -32,9 +32,11 @@ from skorch.callbacks import Callback
 
 from . import _persistence
 from ._parameters import (
+    MAX_THREADS,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    THREAD_COUNT,
     FittedAttribute,
     Widths,
     declared,
@@ -160,10 +162,11 @@ machine) and no speed-up was measured; for GPUs.""",
     )
     threads: int | None = parameter(
         None,
-        [POSITIVE_INT, None],
+        [THREAD_COUNT, None],
         "int or None",
-        """PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
-setting). 1 is fastest for small networks and lets joblib run folds side by side.""",
+        f"""PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
+setting), at most {MAX_THREADS}. 1 is fastest for small networks and lets joblib run folds
+side by side.""",
         role="compute",
     )
     checkpointing: bool = parameter(

@@ -48,7 +48,7 @@ from .nn import (
 from .nn.authors import load_authors_head_weights
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
-from .validation import amplitude, check_labels, check_same_input
+from .validation import amplitude, check_amplitude, check_labels, check_same_input
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             return None
         if isinstance(source, FrozenEstimator):
             source = source.estimator
-        if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        if isinstance(source, (str, os.PathLike)) and _names_a_file(source):
             # A state-dict file of the authors' network, as it is: no pretraining here.
             return EEGM2Pretrainer(
                 init_weights=source,
@@ -313,6 +313,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 eeg.shape, pretrainer._fitted_shape(), source="the pretrained network",
                 any_length=True,
             )  # fmt: skip
+            # Units too: the network learnt from windows of the pretrainer's amplitude.
+            check_amplitude(eeg.X, pretrainer.amplitude_, source="the pretrained network")
             config = pretrainer.config_
             self.scaling_ = pretrainer.scaling_
         self._record_input(eeg.shape, config)
@@ -456,3 +458,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 raise ValueError(f"{where}: {name} does not fit mode={self.mode!r}.")
         if len(self.classes_) < 2:
             raise ValueError(f"{where}: classes_ needs at least 2 classes.")
+
+
+def _names_a_file(path: str | os.PathLike[str]) -> bool:
+    """Whether something other than a folder is at ``path`` (a special file is refused later)."""
+    return Path(path).exists() and not Path(path).is_dir()
