@@ -2,7 +2,14 @@
 
 __version__ = "0.1.0.dev0"
 
+from .alignment import SubjectAlignment, SubjectScorer
 from .classifier import EEGM2Classifier
 from .pretrainer import EEGM2Pretrainer
 
-__all__ = ["EEGM2Classifier", "EEGM2Pretrainer", "__version__"]
+__all__ = [
+    "EEGM2Classifier",
+    "EEGM2Pretrainer",
+    "SubjectAlignment",
+    "SubjectScorer",
+    "__version__",
+]

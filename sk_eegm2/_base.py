@@ -152,15 +152,6 @@ setting). 1 is fastest for small networks and lets joblib run folds side by side
 memory for 1.2 to 1.3 times its time (the paper network on 64 windows of 19 x 256; long
 windows on small machines).""",
     )
-    keep_freed_memory: bool = parameter(
-        True,
-        ["boolean"],
-        "bool",
-        """During ``fit`` and inference, keep the memory that one batch frees for the next
-(glibc's malloc on Linux: :func:`sk_eegm2.nn.compute.freed_memory_kept`) and give it back
-at the end; saves the page faults of allocating it again, same peak memory. False leaves
-the C allocator's settings alone.""",
-    )
     scaling: str | None = parameter(
         "window",
         [StrOptions({"window", "global"}), None],
@@ -273,13 +264,12 @@ epoch's batches (skorch's ProgressBar).""",
         return config
 
     def _compute(self) -> Compute:
-        """How the network runs (precision, compilation, threads, recomputation, memory)."""
+        """How the network runs (precision, compilation, threads, recomputation)."""
         return Compute(
             precision=self.precision,  # type: ignore[arg-type]
             compile=self.compile,
             threads=self.threads,
             checkpointing=self.checkpointing,
-            keep_freed_memory=self.keep_freed_memory,
         )
 
     def _build_network(self, n_chans: int, config: EEGM2Config) -> EEGM2:
@@ -346,7 +336,7 @@ epoch's batches (skorch's ProgressBar).""",
             check_checkpoint_dir(self.checkpoint_dir)
         before = self._fitted_state()
         try:
-            with self._compute().scope():  # threads, freed memory kept
+            with self._compute().scope():  # threads
                 yield
         except BaseException:
             # Training of this estimator stopped (not that of a pretrainer it fits first): its

@@ -42,6 +42,11 @@ WEIGHTS_FILE = "model.safetensors"
 NOT_SAVED = frozenset(
     {"checkpoint_dir", "resume", "pretrained", "device", "init_weights", "init_head"}
 )
+#: Parameters of earlier versions that no longer exist, ignored when a folder saved by
+#: those versions is loaded (each changed how the model ran, never what it computes).
+#: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
+#: for a small speed-up (see the performance page).
+RETIRED_PARAMETERS = frozenset({"keep_freed_memory"})
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15)
 
 
@@ -217,7 +222,11 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
         ) from None
 
     estimator = cls(device=device)
-    params = _section(config, "params", where)
+    params = {
+        name: value
+        for name, value in _section(config, "params", where).items()
+        if name not in RETIRED_PARAMETERS
+    }
     allowed = set(estimator.get_params(deep=False)) - NOT_SAVED
     unknown = sorted(set(params) - allowed)
     if unknown:

@@ -93,6 +93,18 @@ def test_unknown_or_bad_values_are_refused(saved, tmp_path):
         EEGM2Pretrainer.from_pretrained(edited(folder, tmp_path, bogus_scaling))
 
 
+def test_folders_with_retired_parameters_still_load(saved, tmp_path):
+    """Folders saved before keep_freed_memory was removed hold it in their params."""
+    pretrainer, folder = saved
+
+    def older_version(config):
+        config["params"]["keep_freed_memory"] = True
+
+    loaded = EEGM2Pretrainer.from_pretrained(edited(folder, tmp_path, older_version))
+    assert "keep_freed_memory" not in loaded.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), pretrainer.transform(X))
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value", "error", "message"),
     [

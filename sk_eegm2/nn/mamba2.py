@@ -14,6 +14,7 @@ References
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 from types import ModuleType
@@ -55,8 +56,12 @@ def _at_least_float32(t: Tensor) -> Tensor:
     return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
+@functools.cache
 def _import_mamba_ssm() -> ModuleType | None:
-    """mamba-ssm's fused SSD kernels, or None when the package or its CUDA build is missing."""
+    """mamba-ssm's fused SSD kernels, or None when the package or its CUDA build is missing.
+
+    Imported once per process: a failed import is not tried again on every forward pass.
+    """
     try:
         return importlib.import_module("mamba_ssm.ops.triton.ssd_combined")
     except (ImportError, OSError, RuntimeError):
