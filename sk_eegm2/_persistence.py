@@ -45,7 +45,7 @@ NOT_SAVED = frozenset(
 #: Parameters of earlier versions that no longer exist, ignored when a folder saved by
 #: those versions is loaded (each changed how the model ran, never what it computes).
 #: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
-#: for a small speed-up (see the performance page).
+#: for a small speed-up (see the measurement log, docs/performance.rst).
 RETIRED_PARAMETERS = frozenset({"keep_freed_memory"})
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15)
 
