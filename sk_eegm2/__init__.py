@@ -1,7 +1,6 @@
 """sk_eegm2: EEGM2, self-supervised Mamba-2 for long EEG sequences, in scikit-learn."""
 
-__version__ = "0.1.0.dev0"
-
+from ._version import __version__
 from .alignment import SubjectAlignment, SubjectScorer
 from .classifier import EEGM2Classifier
 from .pretrainer import EEGM2Pretrainer

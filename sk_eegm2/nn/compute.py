@@ -1,5 +1,5 @@
-"""How a network runs, apart from what it computes: precision, compilation, threads and
-activation recomputation.
+"""How a network runs, apart from what it computes: the scan's chunk length and kernels,
+precision, compilation, threads and activation recomputation.
 
 :class:`Compute` gathers these options; an estimator builds one in ``fit`` from its own
 parameters and uses it around its training and inference loops::
@@ -39,6 +39,12 @@ class Compute:
 
     Parameters
     ----------
+    chunk_size : int
+        Chunk length of Mamba-2's scan (``chunk_size`` of :class:`~sk_eegm2.nn.Mamba2`), given
+        to the network when it is built.
+    backend : {"auto", "torch", "mamba_ssm"}
+        Mamba-2's kernels (``backend`` of :class:`~sk_eegm2.nn.Mamba2`), given to the network
+        when it is built.
     precision : {"float32", "bfloat16"}
         Autocast dtype of the forward pass (matmuls and convolutions; the SSD scan and the
         norms stay in float32). bfloat16 has float32's range, so losses need no scaling.
@@ -53,6 +59,8 @@ class Compute:
         pass of the blocks.
     """
 
+    chunk_size: int = 256
+    backend: str = "auto"
     precision: Precision = "float32"
     compile: bool = False
     threads: int | None = None
