@@ -13,15 +13,14 @@ T) is timed for a training step (forward, loss, backward) and for inference (for
 (``DIR/sk_eegm2/nn``, e.g. ``git worktree add /tmp/old e3a3ef7``), in float32.
 
 Each setting runs in a process of its own, as an estimator's ``fit`` runs it: inside
-:meth:`Compute.scope`, which keeps the memory freed by one step for the next
-(:func:`~sk_eegm2.nn.compute.freed_memory_kept`, the estimators' default); ``float32
-glibc`` is float32 with ``keep_freed_memory=False`` (glibc's malloc as it is configured by
-default), and the baseline runs as its code did, with glibc's defaults. The processes are
-timed alternately (one warm-up step on a small batch and one on the batch, then rounds in
-which each setting runs one step), and the median per setting is reported. Times are each
-process's CPU time (user + system, page faults included), which on one thread is the wall
-time of an idle machine and is less disturbed by other processes on a shared one; wall
-times are kept in the JSON.
+:meth:`Compute.scope`, with glibc's malloc as it is configured by default, as the baseline
+runs. (Reports written before ``keep_freed_memory`` was removed also have a ``float32
+glibc`` setting: float32 without that option, which is how float32 runs now.) The
+processes are timed alternately (one warm-up step on a small batch and one on the batch,
+then rounds in which each setting runs one step), and the median per setting is reported.
+Times are each process's CPU time (user + system, page faults included), which on one
+thread is the wall time of an idle machine and is less disturbed by other processes on a
+shared one; wall times are kept in the JSON.
 
 FLOPs come from :class:`torch.utils.flop_counter.FlopCounterMode` (matmuls and
 convolutions) on one window, times the batch. The matmul ceiling is the best rate of a
@@ -79,9 +78,11 @@ CPU_PRESET = {
 SETTINGS = {
     "float32": Compute(),
     "bfloat16": Compute(precision="bfloat16"),
-    "float32 glibc": Compute(keep_freed_memory=False),
 }
 BASELINE = "baseline float32"
+#: The setting of reports written before ``keep_freed_memory`` was removed: float32
+#: without it (the others kept freed memory).
+RETIRED_SETTING = "float32 glibc"
 
 
 def load_baseline(path: Path) -> ModuleType:
@@ -363,9 +364,21 @@ def speedups(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+def settings_of(report: dict[str, Any]) -> list[str]:
+    """The baseline, then this code's settings and those of older reports, as measured."""
+    measured = {r["setting"] for r in report["records"]}
+    order = [BASELINE, *SETTINGS, RETIRED_SETTING]
+    return [BASELINE, *(s for s in order[1:] if s in measured)]
+
+
 def markdown(report: dict[str, Any]) -> str:
     meta = report["machine"]
     ceilings = report["ceilings_gflop_per_s"]
+    scope = (
+        " (freed memory kept, but for `float32 glibc`)"
+        if RETIRED_SETTING in settings_of(report)
+        else ""
+    )
     lines = [
         "# Throughput: windows per second",
         "",
@@ -377,7 +390,7 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Baseline: {report['baseline'] or 'none'}. "
         f"Command: `{report['command']}`. One process per setting: this code's inside "
-        f"`Compute.scope()` (freed memory kept, but for `float32 glibc`), the baseline with "
+        f"`Compute.scope()`{scope}, the baseline with "
         f"glibc's defaults. CPU time per step (median over alternating rounds); "
         f"matmul ceiling {ceilings['float32']:.1f} GFLOP/s in float32, "
         f"{ceilings['bfloat16']:.1f} in bfloat16.",
@@ -431,7 +444,7 @@ def rst_summary(report: dict[str, Any]) -> str:
         (r["network"], r["mode"], r["batch"], r["n_times"], r["setting"]): r
         for r in report["records"]
     }
-    settings = [BASELINE, *SETTINGS]
+    settings = settings_of(report)
     shapes = sorted({(r["batch"], r["n_times"]) for r in report["records"]}, key=lambda s: s[1])
     networks = [n for n in ("eegm2", "eegm2-cpu", "attention") if any(k[0] == n for k in index)]
     lines: list[str] = []
@@ -457,7 +470,7 @@ def rst_summary(report: dict[str, Any]) -> str:
             continue
         title = "Training step" if mode == "train" else "Inference (torch.no_grad)"
         baseline = report["baseline"] or "baseline"
-        header = ["network", "batch x T", baseline, *SETTINGS]
+        header = ["network", "batch x T", baseline, *settings[1:]]
         lines += [*rst_table(f"{title}, windows per second", header, rows), ""]
     return "\n".join(lines)
 

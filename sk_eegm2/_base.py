@@ -28,18 +28,25 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from . import _persistence
 from ._parameters import (
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    FittedAttribute,
     Widths,
+    declared,
     estimator_parameters,
+    fitted,
     parameter,
+    refuse_undecorated,
 )
-from ._training import check_checkpoint_dir
+from ._training import check_checkpoint_dir, draw_seed
+from .callbacks import AugmentBatches
 from .nn import EEGM2, PRESETS, EEGM2Config
+from .nn.augment import make_augmentation
 from .nn.compute import Compute
 from .scaling import scale_windows
 from .validation import (
@@ -70,6 +77,7 @@ class EEGM2Estimator(BaseEstimator):
 (widths (64, 128, 256), expand 8, headdim 64); "cpu" a small network that trains on a CPU
 in minutes (widths (16, 32, 64), expand 2, headdim 16). The five settings below override
 single values of it; ``config_`` holds the result.""",
+        role="architecture",
     )
     widths: tuple[int, ...] | None = parameter(
         None,
@@ -77,21 +85,28 @@ single values of it; ``config_`` holds the result.""",
         "tuple of int or None",
         """Encoder widths; the depth is ``len(widths)`` and windows need at least
 ``2 ** len(widths)`` time points. None: the preset's.""",
+        role="architecture",
     )
     d_state: int | None = parameter(
-        None, [POSITIVE_INT, None], "int or None", "Mamba-2 state size. None: the preset's."
+        None,
+        [POSITIVE_INT, None],
+        "int or None",
+        "Mamba-2 state size. None: the preset's.",
+        role="architecture",
     )
     d_conv: int | None = parameter(
         None,
         [POSITIVE_INT, None],
         "int or None",
         "Width of Mamba-2's causal convolution. None: the preset's.",
+        role="architecture",
     )
     expand: int | None = parameter(
         None,
         [POSITIVE_INT, None],
         "int or None",
         "Mamba-2 inner width over the level's width. None: the preset's.",
+        role="architecture",
     )
     headdim: int | None = parameter(
         None,
@@ -99,6 +114,7 @@ single values of it; ``config_`` holds the result.""",
         "int or None",
         """Mamba-2 head dimension; it must divide ``expand * width`` at every level. None:
 the preset's.""",
+        role="architecture",
     )
     bidirectional: bool | None = parameter(
         None,
@@ -106,18 +122,21 @@ the preset's.""",
         "bool or None",
         """Weight-tied time-reversed pass in each Mamba-2 layer (not in the paper, nor in the
 presets). None: the preset's.""",
+        role="architecture",
     )
     chunk_size: int = parameter(
         256,
         [POSITIVE_INT],
         "int",
-        "Chunk length of Mamba-2's scan: speed and memory only, not results.",
+        "Chunk length of Mamba-2's scan: speed and memory, and results by rounding only.",
+        role="compute",
     )
     backend: str = parameter(
         "auto",
         [StrOptions({"auto", "torch", "mamba_ssm"})],
         '{"auto", "torch", "mamba_ssm"}',
         "Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.",
+        role="compute",
     )
     precision: str = parameter(
         "float32",
@@ -128,6 +147,7 @@ inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" 
 1.35 times faster on CPUs with bfloat16 units (the paper network; 1.1 times the "cpu"
 preset) at a relative error of about 1 % in the gradients and 1e-4 or less in the loss of
 a training step; see the performance page.""",
+        role="compute",
     )
     compile: bool = parameter(
         False,
@@ -136,6 +156,7 @@ a training step; see the performance page.""",
         """``torch.compile`` the network for training (same results up to rounding). On CPU
 the first step compiles for a minute or more (90 s for the "cpu" preset on the project's
 machine) and no speed-up was measured; for GPUs.""",
+        role="compute",
     )
     threads: int | None = parameter(
         None,
@@ -143,6 +164,7 @@ machine) and no speed-up was measured; for GPUs.""",
         "int or None",
         """PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
 setting). 1 is fastest for small networks and lets joblib run folds side by side.""",
+        role="compute",
     )
     checkpointing: bool = parameter(
         False,
@@ -151,15 +173,7 @@ setting). 1 is fastest for small networks and lets joblib run folds side by side
         """Activation recomputation in every Mamba block: a third of the training step's
 memory for 1.2 to 1.3 times its time (the paper network on 64 windows of 19 x 256; long
 windows on small machines).""",
-    )
-    keep_freed_memory: bool = parameter(
-        True,
-        ["boolean"],
-        "bool",
-        """During ``fit`` and inference, keep the memory that one batch frees for the next
-(glibc's malloc on Linux: :func:`sk_eegm2.nn.compute.freed_memory_kept`) and give it back
-at the end; saves the page faults of allocating it again, same peak memory. False leaves
-the C allocator's settings alone.""",
+        role="compute",
     )
     scaling: str | None = parameter(
         "window",
@@ -168,6 +182,7 @@ the C allocator's settings alone.""",
         """Amplitude scaling before the network. "window": each window and channel divided by
 its 95th percentile of ``|x|`` (the paper's TUAB preprocessing); "global": one such
 percentile over the whole training set; None: as given.""",
+        role="data",
     )
     sfreq: float | None = parameter(
         None,
@@ -177,19 +192,39 @@ percentile over the whole training set; None: as given.""",
 must then agree). Recorded as ``sfreq_`` in ``fit`` and compared at ``transform`` /
 ``predict``, and with a pretrained network's, like an Epochs' rate. None: arrays' rate
 unknown, not checked.""",
+        role="data",
     )
-    max_epochs: int = parameter(30, [POSITIVE_INT], "int", "Training epochs.")
+    max_epochs: int = parameter(30, [POSITIVE_INT], "int", "Training epochs.", role="training")
     batch_size: int = parameter(
-        64, [POSITIVE_INT], "int", "Windows per batch, for training and inference."
+        64, [POSITIVE_INT], "int", "Windows per batch, for training and inference.", role="training"
     )
-    lr: float = parameter(1e-4, [POSITIVE], "float", "Adam learning rate.")
-    weight_decay: float = parameter(0.0, [NON_NEGATIVE], "float", "Adam weight decay.")
+    lr: float = parameter(1e-4, [POSITIVE], "float", "Adam learning rate.", role="training")
+    weight_decay: float = parameter(
+        0.0, [NON_NEGATIVE], "float", "Adam weight decay.", role="training"
+    )
+    augment: dict[str, float] | None = parameter(
+        None,
+        [dict, None],
+        "dict or None",
+        """Random transformations of the windows of training batches (never of validation
+batches, nor at inference): a mapping of names of :data:`sk_eegm2.nn.augment.AUGMENTATIONS`
+to strengths (:func:`sk_eegm2.nn.augment.make_augmentation`), e.g. ``{"shift": 0.1,
+"scale": 0.2, "noise": 0.1, "channel_dropout": 0.1}``: shifts of up to a tenth of the window
+(zeros fill in), amplitudes times 0.8 to 1.2, Gaussian noise of a tenth of each channel's
+standard deviation, each channel zeroed with probability 0.1. They apply to the windows the
+network takes (after ``scaling``) and draw from a generator of their own seeded by
+``random_state``, so shuffling and dropout are the same with and without them. The
+classifier's light mode, which trains on features computed once, refuses them. None: no
+augmentation.""",
+        role="training",
+    )
     patience: int | None = parameter(
         10,
         [POSITIVE_INT, None],
         "int or None",
         """Early stopping: epochs without validation improvement (None: never stop early;
 the best epoch is kept either way).""",
+        role="training",
     )
     validation_fraction: float = parameter(
         0.1,
@@ -199,6 +234,7 @@ the best epoch is kept either way).""",
 recordings) held out for early stopping. With labels and groups, the held-out groups are
 chosen to hold every class where the groups allow it (a warning says when they cannot).
 0 trains on everything and keeps the last epoch.""",
+        role="data",
     )
     checkpoint_dir: str | os.PathLike[str] | None = parameter(
         None,
@@ -208,6 +244,9 @@ chosen to hold every class where the groups allow it (a warning says when they c
 optimizer, schedule, early stopping, history, and the random states (CPU, and CUDA where
 it is used), with a fingerprint of the settings, initial weights and data. The folder is
 checked before training starts.""",
+        role="training",
+        saved=False,
+        fingerprinted=False,
     )
     resume: bool = parameter(
         False,
@@ -216,15 +255,25 @@ checked before training starts.""",
         """With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
 over. The checkpoint must come from the same settings and data (else ValueError); a
 resumed run ends as the uninterrupted run would, on the same device.""",
+        role="training",
+        saved=False,
+        fingerprinted=False,
     )
     device: str = parameter(
-        "auto", [str], "str", '"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...'
+        "auto",
+        [str],
+        "str",
+        '"auto" (CUDA when available), "cpu", "cuda", "cuda:1", ...',
+        role="training",
+        saved=False,
+        fingerprinted=False,
     )
     random_state: int | np.random.RandomState | None = parameter(
         None,
         ["random_state"],
         "int, RandomState or None",
         "Seeds initialisation, shuffling, dropout and the validation split.",
+        role="training",
     )
     verbose: int = parameter(
         0,
@@ -232,23 +281,59 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         "int",
         """0: silent; 1: a line per epoch (losses, time); 2: also a progress bar over each
 epoch's batches (skorch's ProgressBar).""",
+        role="training",
+        fingerprinted=False,
     )
 
-    #: The fitted attributes that save_pretrained writes, from_pretrained checks against
-    #: these constraints and restores, and pickling moves to the CPU (networks).
-    _saved_attributes: ClassVar[dict[str, list[Any]]] = {
-        "n_chans_": [POSITIVE_INT],
-        "n_times_": [POSITIVE_INT],
-        "sfreq_": [POSITIVE, None],
-        "ch_names_": [list, None],
-        "config_": [EEGM2Config],
-        "scaling_": [StrOptions({"window", "global"}), None],
-        "scale_": [POSITIVE],
-        "amplitude_": [NON_NEGATIVE],
-        "net_": [NeuralNet],
+    #: The fitted attributes: their documentation, and the constraints of those that
+    #: save_pretrained writes, from_pretrained checks and restores, and pickling moves to the
+    #: CPU (networks). The decorator derives ``_saved_attributes`` from it.
+    _fitted_attributes: ClassVar[dict[str, FittedAttribute]] = {
+        "net_": fitted("skorch.NeuralNet", "The trained skorch net.", [NeuralNet]),
+        "config_": fitted(
+            "EEGM2Config",
+            "The architecture of the network (see :class:`~sk_eegm2.nn.EEGM2Config`).",
+            [EEGM2Config],
+        ),
+        "scaling_": fitted(
+            '{"window", "global", None}',
+            "The amplitude scaling applied before the network.",
+            [StrOptions({"window", "global"}), None],
+        ),
+        "scale_": fitted("float", 'The divisor of "global" scaling (1 otherwise).', [POSITIVE]),
+        "amplitude_": fitted(
+            "float",
+            """95th percentile of ``|x|`` over the training windows (a sample of them, for
+datasets); input orders of magnitude away from it at prediction warns
+(:class:`~sk_eegm2.validation.AmplitudeWarning`).""",
+            [NON_NEGATIVE],
+        ),
+        "n_chans_": fitted("int", "Channels seen in ``fit``.", [POSITIVE_INT]),
+        "n_times_": fitted("int", "Window length seen in ``fit``.", [POSITIVE_INT]),
+        "sfreq_": fitted(
+            "float or None",
+            """Sampling rate of MNE input and recordings (or of a dataset with an ``sfreq``
+attribute), or the ``sfreq`` declared for arrays, else None.""",
+            [POSITIVE, None],
+        ),
+        "ch_names_": fitted(
+            "list of str or None",
+            """Channel names of MNE input and recordings (or of a dataset with ``ch_names``), else
+None. Later input must have the same names in the same order.""",
+            [list, None],
+        ),
+        "n_features_in_": fitted("int", "``n_chans_ * n_times_``."),
+        "history_": fitted(
+            "skorch.History", "Per-epoch losses (``valid_loss`` only with a validation split)."
+        ),
+        "device_": fitted("str", "The device used."),
     }
     #: The skorch net class that holds the trained network.
     _net_class: ClassVar[type[NeuralNet]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        refuse_undecorated(cls)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -273,17 +358,21 @@ epoch's batches (skorch's ProgressBar).""",
         return config
 
     def _compute(self) -> Compute:
-        """How the network runs (precision, compilation, threads, recomputation, memory)."""
-        return Compute(
-            precision=self.precision,  # type: ignore[arg-type]
-            compile=self.compile,
-            threads=self.threads,
-            checkpointing=self.checkpointing,
-            keep_freed_memory=self.keep_freed_memory,
-        )
+        """How the network runs: the parameters of the "compute" role."""
+        return Compute(**{name: getattr(self, name) for name in declared(type(self), "compute")})
+
+    def _augment_callbacks(self, seed: int) -> list[tuple[str, Callback]]:
+        """The callback that augments training batches as ``augment`` says (none for None)."""
+        if self.augment is None:
+            return []
+        augmentation = make_augmentation(self.augment)
+        return [("augment", AugmentBatches(augmentation, draw_seed(seed)))]
 
     def _build_network(self, n_chans: int, config: EEGM2Config) -> EEGM2:
-        return EEGM2.from_config(n_chans, config, chunk_size=self.chunk_size, backend=self.backend)
+        compute = self._compute()
+        return EEGM2.from_config(
+            n_chans, config, chunk_size=compute.chunk_size, backend=compute.backend
+        )
 
     def _network_modules(self) -> dict[str, torch.nn.Module]:
         """Untrained networks of the fitted architecture, keyed by attribute (for loading)."""
@@ -342,11 +431,13 @@ epoch's batches (skorch's ProgressBar).""",
         Ctrl-C or a non-finite loss keeps the consistent state of the last good epoch.
         """
         self._validate_params()
+        if self.augment is not None:  # names and strengths are refused before any training
+            make_augmentation(self.augment)
         if self.checkpoint_dir is not None:
             check_checkpoint_dir(self.checkpoint_dir)
         before = self._fitted_state()
         try:
-            with self._compute().scope():  # threads, freed memory kept
+            with self._compute().scope():  # threads
                 yield
         except BaseException:
             # Training of this estimator stopped (not that of a pretrainer it fits first): its

@@ -1,13 +1,21 @@
 """Estimator parameters declared once each: default, constraints and documentation together.
 
 An estimator class decorated with :func:`estimator_parameters` declares each parameter as
-a class attribute, ``name: type = parameter(default, constraints, type_doc, description)``.
-The decorator makes of them what scikit-learn reads: an ``__init__`` that only stores them
-(keyword-only, as a :func:`dataclasses.dataclass` writes it), ``_parameter_constraints``
-(checked by ``_validate_params`` at the start of ``fit``) and the "Parameters" section of
-the docstring, at its ``%(parameters)s`` line. Saving and loading follow ``get_params``.
-Adding a parameter is therefore one declaration; subclasses inherit the base class's and
-may declare one again to change its default or its description.
+a class attribute, ``name: type = parameter(default, constraints, type_doc, description,
+role=...)``. The decorator makes of them what scikit-learn reads: an ``__init__`` that only
+stores them (keyword-only, as a :func:`dataclasses.dataclass` writes it),
+``_parameter_constraints`` (checked by ``_validate_params`` at the start of ``fit``) and the
+"Parameters" section of the docstring, at its ``%(parameters)s`` line. Adding a parameter is
+therefore one declaration; subclasses inherit the base class's and may declare one again to
+change its default or its description.
+
+Each declaration also says what the parameter is for, its role (one of :data:`ROLES`), and
+whether it is saved by ``save_pretrained`` and fingerprinted (part of what a checkpoint must
+match to be resumed). :func:`declared` selects parameters by these: the architecture, the
+compute settings, the training plan and the saved and fingerprinted sets all derive from the
+declarations. Fitted attributes are declared likewise, with :func:`fitted`, in the class's
+``_fitted_attributes``: their documentation (``%(fitted)s``) and the table of saved ones
+(``_saved_attributes``) derive from it.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from typing import Any, TypeVar
 
 from sklearn.utils._param_validation import Interval, Options
 from typing_extensions import dataclass_transform
+
+from .nn.heads import FEATURE_SETS, parse_features
 
 
 class Widths(Options):
@@ -42,12 +52,56 @@ class Widths(Options):
         return "a non-empty tuple of positive int"
 
 
+class FeatureSpec(Options):
+    """Encoder features that :func:`~sk_eegm2.nn.parse_features` accepts.
+
+    Parameters
+    ----------
+    kind : {str, tuple}
+        ``str``: a specification such as ``"light+logvar"`` (a parameter); ``tuple``: its
+        parts, parsed (a fitted attribute).
+    """
+
+    def __init__(self, kind: type = str) -> None:
+        super().__init__(kind, set())
+
+    def is_satisfied_by(self, val: Any) -> bool:
+        if not isinstance(val, self.type):
+            return False
+        try:
+            parse_features(val)
+        except ValueError:
+            return False
+        return True
+
+    def __str__(self) -> str:
+        joined = "joined by '+'" if self.type is str else "as a tuple"
+        return f"one or more of {FEATURE_SETS}, each once, {joined}"
+
+
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 POSITIVE = Interval(Real, 0, None, closed="neither")
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
 
 
-def parameter(default: Any, constraints: list[Any], type_doc: str, description: str) -> Any:
+#: What a parameter is for: the network's shape (the preset and the fields of
+#: :class:`~sk_eegm2.nn.EEGM2Config`); how the network runs, not what it computes
+#: (:class:`~sk_eegm2.nn.compute.Compute`); how input is read, scaled and held out; how
+#: training runs (loss, optimiser, epochs, stopping, checkpoints, device); what the estimator
+#: is made of beyond the network and what it returns (heads, features, starting weights).
+ROLES = ("architecture", "compute", "data", "training", "model")
+
+
+def parameter(
+    default: Any,
+    constraints: list[Any],
+    type_doc: str,
+    description: str,
+    *,
+    role: str,
+    saved: bool = True,
+    fingerprinted: bool = True,
+) -> Any:
     """Declare an estimator parameter.
 
     Parameters
@@ -60,15 +114,88 @@ def parameter(default: Any, constraints: list[Any], type_doc: str, description: 
         Its type in the documentation, e.g. ``"int"`` or ``'{"fine", "light"}'``.
     description : str
         Its documentation, without indentation; lines are joined as written.
+    role : str
+        What the parameter is for, one of :data:`ROLES`.
+    saved : bool
+        Whether ``save_pretrained`` writes it (not: where to write, where the weights came
+        from, the device, which are chosen anew where the model is loaded).
+    fingerprinted : bool
+        Whether a checkpoint written under another value is refused on resuming: True for
+        every parameter that changes the numbers of a run, rounding included (threads,
+        compilation, chunk length, kernels), False for those that change none (where to
+        write, verbosity, data loading), for the device and the processes a run may move
+        to, and for the sources of initial weights, which are fingerprinted themselves.
 
     Returns
     -------
     dataclasses.Field
     """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}.")
     return dataclasses.field(
         default=default,
-        metadata={"constraints": constraints, "type_doc": type_doc, "description": description},
+        metadata={
+            "constraints": constraints,
+            "type_doc": type_doc,
+            "description": description,
+            "role": role,
+            "saved": saved,
+            "fingerprinted": fingerprinted,
+        },
     )
+
+
+def declared(
+    cls: type,
+    role: str | None = None,
+    *,
+    saved: bool | None = None,
+    fingerprinted: bool | None = None,
+) -> tuple[str, ...]:
+    """Names of the parameters of ``cls`` with ``role`` and the flags given, in declaration order.
+
+    Parameters
+    ----------
+    cls : type
+        A class decorated with :func:`estimator_parameters`.
+    role : str or None
+        One of :data:`ROLES`; None: any.
+    saved, fingerprinted : bool or None
+        The flags of :func:`parameter` to select; None: either.
+
+    Returns
+    -------
+    tuple of str
+    """
+    wanted = {"role": role, "saved": saved, "fingerprinted": fingerprinted}
+    return tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        if all(value is None or f.metadata[key] == value for key, value in wanted.items())
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class FittedAttribute:
+    """A fitted attribute's documentation and, if it is saved, the checks of a loaded value.
+
+    Parameters
+    ----------
+    type_doc : str
+        Its type in the documentation.
+    description : str
+        Its documentation, without indentation.
+    constraints : list or None
+        scikit-learn constraints that a value read by ``from_pretrained`` must satisfy; None:
+        not saved (derived from others, or telling of the run only).
+    """
+
+    type_doc: str
+    description: str
+    constraints: list[Any] | None = None
+
+
+fitted = FittedAttribute
 
 
 Estimator = TypeVar("Estimator", bound=type)
@@ -78,19 +205,59 @@ _PLACEHOLDER = re.compile(r"^(?P<indent>[ ]*)%\((?P<name>\w+)\)s$", re.MULTILINE
 @dataclass_transform(kw_only_default=True, field_specifiers=(parameter,))
 def estimator_parameters(cls: Estimator) -> Estimator:
     """Make ``cls``'s parameter declarations its ``__init__``, constraints and documentation."""
+    if cls.__dict__.get("__init__") is _undecorated_init:
+        del cls.__init__  # type: ignore[misc]  # the dataclass writes the real one
     dataclasses.dataclass(kw_only=True, eq=False, repr=False)(cls)  # sets __init__ in place
-    declared = dataclasses.fields(cls)
-    cls._parameter_constraints = {f.name: f.metadata["constraints"] for f in declared}  # type: ignore[attr-defined]
-    entries = [_entry(f) for f in declared]
-    fill_doc(cls, parameters="\n".join(entries))
+    parameters = dataclasses.fields(cls)
+    cls._parameter_constraints = {f.name: f.metadata["constraints"] for f in parameters}  # type: ignore[attr-defined]
+    attributes: dict[str, FittedAttribute] = getattr(cls, "_fitted_attributes", {})
+    cls._saved_attributes = {  # type: ignore[attr-defined]
+        name: a.constraints for name, a in attributes.items() if a.constraints is not None
+    }
+    fill_doc(
+        cls,
+        parameters="\n".join(
+            _entry(
+                f"{f.name} : {f.metadata['type_doc']}, default={f.default!r}",
+                f.metadata["description"],
+            )
+            for f in parameters
+        ),
+        fitted="\n".join(
+            _entry(f"{name} : {a.type_doc}", a.description) for name, a in attributes.items()
+        ),
+    )
     return cls
 
 
-def _entry(declared: dataclasses.Field) -> str:
-    """The numpydoc entry of a parameter."""
-    description = declared.metadata["description"].split("\n")
-    head = f"{declared.name} : {declared.metadata['type_doc']}, default={declared.default!r}"
-    return "\n".join([head, *(f"    {line}" if line else line for line in description)])
+def refuse_undecorated(cls: type) -> None:
+    """Make ``cls`` refuse to be instantiated if it declares parameters undecorated.
+
+    For the ``__init_subclass__`` of a base class: a subclass's parameter declarations are
+    only read by :func:`estimator_parameters`, so without it they would be silently ignored
+    (an ``__init__`` that does not take them, ``get_params`` without them). The decorator
+    runs after ``__init_subclass__`` and removes the refusal; it raises where it was not
+    applied, at the first instantiation.
+    """
+    if any(isinstance(value, dataclasses.Field) for value in vars(cls).values()):
+        cls.__init__ = _undecorated_init  # type: ignore[misc]
+
+
+def _undecorated_init(self: Any, *args: Any, **kwargs: Any) -> None:
+    offender = next(
+        c for c in type(self).__mro__ if c.__dict__.get("__init__") is _undecorated_init
+    )
+    declared = [n for n, v in vars(offender).items() if isinstance(v, dataclasses.Field)]
+    raise TypeError(
+        f"{offender.__name__} declares the parameters {declared} with parameter() but is not "
+        f"decorated: put @estimator_parameters on the line above 'class {offender.__name__}'."
+    )
+
+
+def _entry(head: str, description: str) -> str:
+    """A numpydoc entry: its head line, then the description indented."""
+    lines = description.split("\n")
+    return "\n".join([head, *(f"    {line}" if line else line for line in lines)])
 
 
 def fill_doc(obj: Any, **entries: str) -> None:
@@ -110,31 +277,6 @@ def fill_doc(obj: Any, **entries: str) -> None:
 
 #: Documentation both estimators share, beyond their parameters.
 DOCS: dict[str, str] = {
-    "fitted": """\
-config_ : EEGM2Config
-    The architecture of the network (see :class:`~sk_eegm2.nn.EEGM2Config`).
-scaling_ : {"window", "global", None}
-    The amplitude scaling applied before the network.
-scale_ : float
-    The divisor of "global" scaling (1 otherwise).
-amplitude_ : float
-    95th percentile of ``|x|`` over the training windows (a sample of them, for datasets);
-    input orders of magnitude away from it at prediction warns
-    (:class:`~sk_eegm2.validation.AmplitudeWarning`).
-n_chans_, n_times_ : int
-    Channels and window length seen in ``fit``.
-sfreq_ : float or None
-    Sampling rate of MNE input and recordings (or of a dataset with an ``sfreq``
-    attribute), or the ``sfreq`` declared for arrays, else None.
-ch_names_ : list of str or None
-    Channel names of MNE input and recordings (or of a dataset with ``ch_names``), else
-    None. Later input must have the same names in the same order.
-n_features_in_ : int
-    ``n_chans_ * n_times_``.
-history_ : skorch.History
-    Per-epoch losses (``valid_loss`` only with a validation split).
-device_ : str
-    The device used.""",
     "interruption": """\
 Ctrl-C (KeyboardInterrupt) during training stops it: the estimator keeps the network of the
 last complete epoch, fitted and consistent, and the KeyboardInterrupt is raised again, so

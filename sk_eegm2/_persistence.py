@@ -1,12 +1,12 @@
 """Saving and loading fitted estimators: ``config.json`` and ``model.safetensors`` in a folder.
 
-What is saved is the estimator's parameters (from ``get_params``) and its
-``_saved_attributes``: one table, per estimator class, of the fitted attributes with their
-constraints. JSON values are written to ``config.json``; networks (skorch nets, modules) to
-``model.safetensors``, each under its attribute's name. Loading checks every key, type and
-value of ``config.json``, and the shapes of the networks it describes against the weights,
-before it allocates anything, and never executes code from the files. Pickling moves the
-networks of that table to the CPU.
+What is saved is the estimator's parameters declared ``saved`` (see
+:func:`~sk_eegm2._parameters.parameter`) and its ``_saved_attributes``: the table, per
+estimator class, of the fitted attributes declared with constraints. JSON values are written
+to ``config.json``; networks (skorch nets, modules) to ``model.safetensors``, each under its
+attribute's name. Loading checks every key, type and value of ``config.json``, and the
+shapes of the networks it describes against the weights, before it allocates anything, and
+never executes code from the files. Pickling moves the networks of that table to the CPU.
 """
 
 from __future__ import annotations
@@ -30,18 +30,18 @@ from safetensors.torch import load_file, save_file
 from sklearn.utils._param_validation import validate_parameter_constraints
 from skorch import NeuralNet
 
-from . import __version__
+from ._parameters import declared
 from ._training import resolve_device, restore_net
+from ._version import __version__
 from .nn import EEGM2Config
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-#: Parameters that are not saved: where to write (a folder's JSON must not choose where a
-#: later refit writes), the source of a classifier's network (saved as its weights), and
-#: the device (chosen at load).
-NOT_SAVED = frozenset(
-    {"checkpoint_dir", "resume", "pretrained", "device", "init_weights", "init_head"}
-)
+#: Parameters of earlier versions that no longer exist, ignored when a folder saved by
+#: those versions is loaded (each changed how the model ran, never what it computes).
+#: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
+#: for a small speed-up (see the performance page).
+RETIRED_PARAMETERS = frozenset({"keep_freed_memory"})
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15)
 
 
@@ -66,11 +66,7 @@ def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
                 f"{target} holds other files than a saved model ({', '.join(others[:5])}); "
                 "save_pretrained replaces the whole folder: choose a new or empty one."
             )
-    params = {
-        name: value
-        for name, value in estimator.get_params(deep=False).items()
-        if name not in NOT_SAVED
-    }
+    params = {name: getattr(estimator, name) for name in declared(type(estimator), saved=True)}
     config: dict[str, Any] = {
         "class": type(estimator).__name__,
         "sk_eegm2_version": __version__,
@@ -217,8 +213,12 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
         ) from None
 
     estimator = cls(device=device)
-    params = _section(config, "params", where)
-    allowed = set(estimator.get_params(deep=False)) - NOT_SAVED
+    params = {
+        name: value
+        for name, value in _section(config, "params", where).items()
+        if name not in RETIRED_PARAMETERS
+    }
+    allowed = set(declared(cls, saved=True))
     unknown = sorted(set(params) - allowed)
     if unknown:
         raise ValueError(

@@ -33,19 +33,13 @@ from skorch.helper import predefined_split
 from skorch.history import History
 from torch.utils.data import Sampler, Subset
 
+from ._parameters import declared
 from .callbacks import NonFiniteLossError, StopOnNonFiniteLoss, TrainingCheckpoint
 from .distributed import broadcast_seed, unwrap
 from .nn.compute import Compute
 from .scaling import TrainingWindows
 from .streaming import RecordingWindows
 from .validation import sample_windows
-
-#: Parameters that change neither the trained network nor its data: a checkpoint written
-#: under other values of these resumes.
-NOT_FINGERPRINTED = frozenset(
-    {"checkpoint_dir", "resume", "verbose", "device", "num_workers", "distributed", "backend",
-     "chunk_size", "threads", "compile"}
-)  # fmt: skip
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -105,8 +99,13 @@ def _as_float32(out: Any) -> Any:
 
 # ------------------------------------------------------------------ randomness and device
 def draw_seed(random_state: Any, accelerator: Any = None) -> int:
-    """One seed from ``random_state``; distributed: process 0's, even for None."""
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    """One seed from ``random_state``; distributed: process 0's, even for None.
+
+    None draws from a generator of its own, seeded by the system, not from numpy's global
+    one: fitting leaves the user's random stream as it was.
+    """
+    generator = np.random.RandomState() if random_state is None else random_state
+    seed = int(check_random_state(generator).randint(np.iinfo(np.int32).max))
     return seed if accelerator is None else broadcast_seed(accelerator, seed)
 
 
@@ -291,7 +290,7 @@ def fingerprint(settings: dict[str, Any], module: torch.nn.Module, *data: Any) -
     Parameters
     ----------
     settings : dict
-        The estimator's parameters; those in :data:`NOT_FINGERPRINTED` are left out.
+        The parameters that decide the run (those declared ``fingerprinted``).
     module : torch.nn.Module
         The network before training (its initialisation, or the pretrained weights).
     *data
@@ -305,7 +304,6 @@ def fingerprint(settings: dict[str, Any], module: torch.nn.Module, *data: Any) -
     kept = {
         name: type(value).__name__ if isinstance(value, np.random.RandomState) else repr(value)
         for name, value in sorted(settings.items())
-        if name not in NOT_FINGERPRINTED
     }
     digest.update(repr(kept).encode())
     for name, tensor in module.state_dict().items():
@@ -374,7 +372,10 @@ def fit_net(
         callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True)))
     checkpoint = None
     if estimator.checkpoint_dir is not None:  # last: it saves the state of those before it
-        run = fingerprint(estimator.get_params(deep=False), module, X_train, y_train, valid)
+        settings = {
+            name: getattr(estimator, name) for name in declared(type(estimator), fingerprinted=True)
+        }
+        run = fingerprint(settings, module, X_train, y_train, valid)
         checkpoint = TrainingCheckpoint(
             estimator.checkpoint_dir, resume=estimator.resume, fingerprint=run
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-from dataclasses import fields
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,7 +19,15 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNetClassifier
 
 from ._base import EEGM2Estimator
-from ._parameters import POSITIVE_INT, estimator_parameters, parameter
+from ._parameters import (
+    POSITIVE_INT,
+    FeatureSpec,
+    FittedAttribute,
+    declared,
+    estimator_parameters,
+    fitted,
+    parameter,
+)
 from ._training import (
     AutocastMixin,
     InterruptFlagMixin,
@@ -33,11 +40,9 @@ from ._training import (
 )
 from .nn import (
     EEGM2,
-    EEGM2Config,
     FineTuneNetwork,
     LightHead,
     PooledHeadNetwork,
-    parse_features,
     summary_statistics,
 )
 from .nn.authors import load_authors_head_weights
@@ -69,15 +74,6 @@ class EEGM2Classifier(ClassifierMixin, EEGM2Estimator):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        The labels, in the order of ``predict_proba``'s columns.
-    net_ : skorch.NeuralNetClassifier
-        The trained net (fine: the whole network and head; light: the MLP).
-    encoder_ : EEGM2 or None
-        Light mode: the frozen network, on the device of ``net_``; None in fine mode.
-    feature_mean_, feature_scale_ : ndarray of shape (9 * widths[-1],) or None
-        Light mode: standardisation of the frozen features (0 and 1 when ``standardize`` is
-        False); None in fine mode.
     %(fitted)s
 
     Notes
@@ -100,16 +96,26 @@ pretrainer is first fitted on the ``X`` given to ``fit`` (self-supervised, no la
 is what happens inside GridSearchCV or cross_validate, which clone their estimators; wrap a
 fitted pretrainer in ``FrozenEstimator`` (or pass its saved folder) to reuse it across
 folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
+        role="model",
+        saved=False,
+        fingerprinted=False,
     )
     mode: str = parameter(
         "fine",
         [StrOptions({"fine", "light"})],
         '{"fine", "light"}',
         "Fine-tune the whole network, or train a head on frozen features (see above).",
+        role="model",
     )
-    hidden: int = parameter(128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.")
+    hidden: int = parameter(
+        128, [POSITIVE_INT], "int", "Hidden width of the fine-mode head.", role="model"
+    )
     dropout: float = parameter(
-        0.5, [Interval(Real, 0, 1, closed="left")], "float", "Dropout of the light-mode MLP."
+        0.5,
+        [Interval(Real, 0, 1, closed="left")],
+        "float",
+        "Dropout of the light-mode MLP.",
+        role="model",
     )
     standardize: bool = parameter(
         True,
@@ -118,6 +124,7 @@ folds. None: a fresh network of the architecture above (EEGM2 Scratch).""",
         """Light mode: standardise each frozen feature (mean and standard deviation over the
 training windows) before the MLP. False feeds them as they are, as the authors' Light code
 does (``feature_mean_`` is then 0 and ``feature_scale_`` 1).""",
+        role="model",
     )
     feature_order: str = parameter(
         "statistic",
@@ -126,6 +133,7 @@ does (``feature_mean_`` is then 0 and ``feature_scale_`` 1).""",
         """Light mode: order of the nine statistics' columns, ``order`` of
 :func:`sk_eegm2.nn.summary_statistics`; "authors" is that of the authors' Light code and
 checkpoints.""",
+        role="model",
     )
     max_epochs: int = parameter(
         30,
@@ -134,6 +142,7 @@ checkpoints.""",
         """Training epochs. 0 (only with ``init_head``) trains nothing: the net keeps the
 weights of ``init_head``, and ``fit`` only records the input, the classes and, in light mode,
 the feature standardisation.""",
+        role="training",
     )
     init_head: str | os.PathLike | None = parameter(
         None,
@@ -145,6 +154,9 @@ the feature standardisation.""",
 MLP (with ``feature_order="authors"`` and ``standardize=False``, as they trained it). The
 sorted labels of ``y`` must be their classes 0, 1, ..., and the windows their length (fine).
 With ``max_epochs=0`` the estimator predicts as their checkpoint does. None: fresh heads.""",
+        role="model",
+        saved=False,
+        fingerprinted=False,
     )
     head: str = parameter(
         "reconstruction",
@@ -154,13 +166,15 @@ With ``max_epochs=0`` the estimator predicts as their checkpoint does. None: fre
 weights; windows keep the length seen in ``fit``), or a linear head on pooled encoder
 features (``head_features``; :class:`sk_eegm2.nn.PooledHeadNetwork`): far fewer weights,
 any window length.""",
+        role="model",
     )
     head_features: str = parameter(
         "logvar",
-        [str],
+        [FeatureSpec()],
         "str",
         """Encoder features of the "pooled" head, as ``features`` of
 :class:`EEGM2Pretrainer` (see :func:`sk_eegm2.nn.encoder_features`).""",
+        role="model",
     )
     backbone_lr: float | None = parameter(
         None,
@@ -168,6 +182,7 @@ any window length.""",
         "float or None",
         """Fine mode: learning rate of the network's own weights (the head's is ``lr``), e.g.
 lower than ``lr`` so that fine-tuning keeps what pretraining learned. None: ``lr``.""",
+        role="training",
     )
     class_weight: str | dict | None = parameter(
         None,
@@ -177,14 +192,38 @@ lower than ``lr`` so that fine-tuning keeps what pretraining learned. None: ``lr
 each class inversely to its frequency, so an imbalanced training set (e.g. rest three times
 as long as the task) does not collapse predictions onto the majority class. A dict maps
 labels (as in ``y``) to weights; every key must be a label of ``y``.""",
+        role="training",
     )
 
-    _saved_attributes: ClassVar[dict[str, list[Any]]] = {
-        **EEGM2Estimator._saved_attributes,
-        "classes_": [np.ndarray],
-        "feature_mean_": [np.ndarray, None],
-        "feature_scale_": [np.ndarray, None],
-        "encoder_": [EEGM2, None],
+    _fitted_attributes: ClassVar[dict[str, FittedAttribute]] = {
+        "classes_": fitted(
+            "ndarray of shape (n_classes,)",
+            "The labels, in the order of ``predict_proba``'s columns.",
+            [np.ndarray],
+        ),
+        **EEGM2Estimator._fitted_attributes,
+        "net_": fitted(
+            "skorch.NeuralNetClassifier",
+            "The trained net (fine: the whole network and head; light: the MLP).",
+            [NeuralNetClassifier],
+        ),
+        "encoder_": fitted(
+            "EEGM2 or None",
+            "Light mode: the frozen network, on the device of ``net_``; None in fine mode.",
+            [EEGM2, None],
+        ),
+        "feature_mean_": fitted(
+            "ndarray of shape (9 * widths[-1],) or None",
+            """Light mode: the mean that standardises the frozen features (0 when
+``standardize`` is False); None in fine mode.""",
+            [np.ndarray, None],
+        ),
+        "feature_scale_": fitted(
+            "ndarray of shape (9 * widths[-1],) or None",
+            """Light mode: the scale that standardises the frozen features (1 when
+``standardize`` is False); None in fine mode.""",
+            [np.ndarray, None],
+        ),
     }
     _net_class = ClassifierNet
 
@@ -204,8 +243,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             return EEGM2Pretrainer(
                 init_weights=source,
                 max_epochs=0,
-                preset=self.preset,
-                **{f.name: getattr(self, f.name) for f in fields(EEGM2Config)},
+                **{name: getattr(self, name) for name in declared(type(self), "architecture")},
                 scaling=self.scaling,
                 device=self.device,
             ).fit(X)
@@ -246,13 +284,16 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 "The 'max_epochs' parameter of EEGM2Classifier must be at least 1 without "
                 "init_head (a head that is not trained predicts nothing); got 0."
             )
-        if self.mode == "fine" and self.head == "pooled":
-            parse_features(self.head_features)
-            if self.init_head is not None:
-                raise ValueError(
-                    "init_head holds the authors' head, on the reconstruction: it needs "
-                    'head="reconstruction" in fine mode.'
-                )
+        if self.mode == "light" and self.augment is not None:
+            raise ValueError(
+                "augment transforms windows, but light mode trains its head on features of "
+                "the frozen encoder, computed once: use augment=None, or mode='fine'."
+            )
+        if self.mode == "fine" and self.head == "pooled" and self.init_head is not None:
+            raise ValueError(
+                "init_head holds the authors' head, on the reconstruction: it needs "
+                'head="reconstruction" in fine mode.'
+            )
         eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
@@ -318,7 +359,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 criterion__weight=class_weights,
                 optimizer=torch.optim.Adam,
                 optimizer_params={"weight_decay": self.weight_decay, **self._param_groups()},
-                callbacks=[],
+                callbacks=self._augment_callbacks(seed),
                 classes=np.arange(len(self.classes_)),
             )
 

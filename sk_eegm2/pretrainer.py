@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -16,7 +16,16 @@ from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
-from ._parameters import NON_NEGATIVE, POSITIVE, POSITIVE_INT, estimator_parameters, parameter
+from ._parameters import (
+    NON_NEGATIVE,
+    POSITIVE,
+    POSITIVE_INT,
+    FeatureSpec,
+    FittedAttribute,
+    estimator_parameters,
+    fitted,
+    parameter,
+)
 from ._training import (
     AutocastMixin,
     InterruptFlagMixin,
@@ -71,8 +80,6 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
 
     Attributes
     ----------
-    net_ : ReconstructionNet
-        The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.
     %(fitted)s
 
     Notes
@@ -88,6 +95,19 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
     """
 
     _net_class = ReconstructionNet
+    _fitted_attributes: ClassVar[dict[str, FittedAttribute]] = {
+        **EEGM2Estimator._fitted_attributes,
+        "net_": fitted(
+            "ReconstructionNet",
+            "The trained skorch net; ``net_.module_`` is the :class:`~sk_eegm2.nn.EEGM2` network.",
+            [NeuralNet],
+        ),
+        "features_": fitted(
+            "tuple of str",
+            "The parts of ``features``, parsed in ``fit``: what ``transform`` returns.",
+            [FeatureSpec(tuple)],
+        ),
+    }
 
     init_weights: str | os.PathLike[str] | None = parameter(
         None,
@@ -99,6 +119,9 @@ with ``weights_only=True`` (no code runs) and its keys and shapes must match the
 that the preset, the settings below and the channels of ``X`` give (else ValueError). With
 ``max_epochs=0``, ``fit`` only records the input and the scaling: the authors' network, as
 it is, for ``transform`` or for an :class:`EEGM2Classifier` to fine-tune.""",
+        role="model",
+        saved=False,
+        fingerprinted=False,
     )
     max_epochs: int = parameter(
         100,
@@ -107,6 +130,7 @@ it is, for ``transform`` or for an :class:`EEGM2Classifier` to fine-tune.""",
         """Training epochs (the paper used 500 on a GPU). 0 trains nothing: ``fit`` records
 the input and the scaling and keeps the network as initialised (random weights, e.g. an
 untrained twin to compare pretraining with, or those of ``init_weights``).""",
+        role="training",
     )
     batch_size: int = parameter(
         64,
@@ -114,6 +138,7 @@ untrained twin to compare pretraining with, or those of ``init_weights``).""",
         "int",
         """Windows per batch, for training and inference. With ``distributed=True`` this is the
 global batch, shared out among the processes (it must be a multiple of their number).""",
+        role="training",
     )
     lr: float = parameter(
         5e-4,
@@ -121,33 +146,40 @@ global batch, shared out among the processes (it must be a multiple of their num
         "float",
         """Peak learning rate of the one-cycle schedule (it starts at ``lr / 2``, ends at
 ``lr / 200``).""",
+        role="training",
     )
-    weight_decay: float = parameter(1e-2, [NON_NEGATIVE], "float", "AdamW weight decay.")
-    alpha: float = parameter(1.0, [NON_NEGATIVE], "float", "Weight of the L1 term of the loss.")
+    weight_decay: float = parameter(
+        1e-2, [NON_NEGATIVE], "float", "AdamW weight decay.", role="training"
+    )
+    alpha: float = parameter(
+        1.0, [NON_NEGATIVE], "float", "Weight of the L1 term of the loss.", role="training"
+    )
     beta: float = parameter(
-        1.0,
-        [NON_NEGATIVE],
-        "float",
-        "Weight of the spectral term of the loss.",
+        1.0, [NON_NEGATIVE], "float", "Weight of the spectral term of the loss.", role="training"
     )
     fft_norm: str = parameter(
         "backward",
         [StrOptions({"backward", "ortho", "forward"})],
         '{"backward", "ortho", "forward"}',
         'FFT normalisation of the spectral term ("backward": none, as in the paper).',
+        role="training",
     )
     features: str = parameter(
         "light",
-        [str],
+        [FeatureSpec()],
         "str",
         """What ``transform`` returns: one or more of "light" (nine statistics of the last
 pooled encoder output: the paper's Light features), "bottleneck" (the same after the
 bottleneck), "logvar" (log-variance of every encoder level's channels: log-power of learned
 filters, for tasks that differ in band power) and "bins" (the last pooled output averaged
 in ``n_time_bins`` time bins: for tasks with a time course, such as ERPs), joined by "+",
-e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.""",
+e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`. Read in ``fit``
+(``features_``): changing it afterwards takes a refit.""",
+        role="model",
     )
-    n_time_bins: int = parameter(8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.')
+    n_time_bins: int = parameter(
+        8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.', role="model"
+    )
     mask_ratio: float = parameter(
         0.0,
         [Interval(Real, 0, 1, closed="left")],
@@ -156,15 +188,17 @@ e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`.""",
 window's time hidden from the network in spans of ``mask_span`` samples (set to 0 on all
 channels); the loss then counts masked positions only
 (:class:`sk_eegm2.nn.MaskedAutoencoder`).""",
+        role="training",
     )
     mask_span: int = parameter(
-        32, [POSITIVE_INT], "int", "Length of the masked time spans, in samples."
+        32, [POSITIVE_INT], "int", "Length of the masked time spans, in samples.", role="training"
     )
     channel_mask_ratio: float = parameter(
         0.0,
         [Interval(Real, 0, 1, closed="left")],
         "float",
         "Share of the channels of each window hidden as a whole (masked pretraining).",
+        role="training",
     )
     skip_dropout: float = parameter(
         0.0,
@@ -172,6 +206,7 @@ channels); the loss then counts masked positions only
         "float",
         """Probability, per window and decoder level, that a skip connection is zeroed while
 pretraining, so that the decoder must use the deep path (0: the paper).""",
+        role="training",
     )
     window_seconds: float = parameter(
         10.0,
@@ -180,6 +215,7 @@ pretraining, so that the decoder must use the deep path (0: the paper).""",
         """Window length for recordings passed to ``fit`` (paths or Raw objects), cut
 back-to-back; other inputs are windows already. For other strides or channels pass a
 :class:`~sk_eegm2.streaming.RecordingWindows`.""",
+        role="data",
     )
     num_workers: int = parameter(
         0,
@@ -188,6 +224,8 @@ back-to-back; other inputs are windows already. For other strides or channels pa
         """Processes of the PyTorch DataLoader that read and scale training and validation
 windows (0: the training process itself). Worth setting when windows stream from disk, so
 that reading overlaps computing.""",
+        role="training",
+        fingerprinted=False,
     )
     distributed: bool = parameter(
         False,
@@ -201,6 +239,8 @@ fitted estimator, which equals a single-process run with the same ``batch_size``
 training windows are a multiple of ``batch_size`` (else Accelerate fills the last batch up
 with windows from the start of the epoch). One process without a launcher works too;
 ``random_state`` is then process 0's. See the scaling guide.""",
+        role="training",
+        fingerprinted=False,
     )
 
     def __sklearn_tags__(self):
@@ -242,7 +282,7 @@ with windows from the start of the epoch). One process without a launcher works 
         return self
 
     def _fit(self, X: Any, groups: Any) -> None:
-        parse_features(self.features)
+        self.features_ = parse_features(self.features)
         config = self._network_config()
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
@@ -312,7 +352,7 @@ with windows from the start of the epoch). One process without a launcher works 
                     criterion=MaskedSpatioTemporalLoss if masked else SpatioTemporalLoss,
                     optimizer=torch.optim.AdamW,
                     optimizer_params={"weight_decay": self.weight_decay},
-                    callbacks=[("one_cycle", schedule)],
+                    callbacks=[("one_cycle", schedule), *self._augment_callbacks(seed)],
                     accelerator=accelerator,
                     distributed_class=DistributedReconstructionNet,
                     criterion__alpha=self.alpha,
@@ -348,7 +388,7 @@ with windows from the start of the epoch). One process without a launcher works 
         data = self._check_X(X)
         module = self.net_.module_.eval()
         return self._map_batches(
-            lambda x: encoder_features(module, x, self.features, self.n_time_bins),
+            lambda x: encoder_features(module, x, self.features_, self.n_time_bins),
             data,
             self.net_.device,
         )
@@ -408,7 +448,7 @@ with windows from the start of the epoch). One process without a launcher works 
         ndarray of str
         """
         check_is_fitted(self)
-        names = feature_names(self.config_.widths, self.features, self.n_time_bins)
+        names = feature_names(self.config_.widths, self.features_, self.n_time_bins)
         return np.asarray(names, dtype=object)
 
     def _network_modules(self) -> dict[str, torch.nn.Module]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from . import __version__
+from ._version import __version__
 
 #: Libraries whose versions a report records (those importable here).
 LIBRARIES = ("torch", "numpy", "sklearn", "skorch", "mne", "mamba_ssm")

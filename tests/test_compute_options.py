@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 
-import sk_eegm2.nn.compute as compute_module
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.nn import MambaBlock
 
@@ -20,7 +17,6 @@ OPTIONS = {
     "precision": "bfloat16",
     "threads": 1,
     "checkpointing": True,
-    "keep_freed_memory": False,
 }
 
 
@@ -34,25 +30,6 @@ def test_threads_change_nothing():
     # other threads may sum in another order: equal up to float32 rounding
     np.testing.assert_allclose(plain.transform(X), tuned.transform(X), rtol=1e-5, atol=1e-6)
     assert torch.get_num_threads() == 1  # restored after fit and transform (conftest sets 1)
-
-
-def test_freed_memory_is_kept_during_fit_and_transform_unless_asked_not_to(monkeypatch):
-    entered = []
-
-    @contextlib.contextmanager
-    def recorded():
-        entered.append(1)
-        yield
-
-    monkeypatch.setattr(compute_module, "freed_memory_kept", recorded)
-    kept = fitted()
-    kept.transform(X)
-    assert len(entered) >= 2  # fit and transform each keep freed memory by default
-    entered.clear()
-    plain = fitted(keep_freed_memory=False)
-    plain.transform(X)
-    assert entered == []
-    np.testing.assert_array_equal(kept.transform(X), plain.transform(X))  # same numbers
 
 
 def test_recomputation_reaches_the_blocks_and_gives_the_same_training():

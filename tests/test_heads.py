@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.nn import (
@@ -90,11 +91,24 @@ def test_pretrainer_features_and_names_agree(tmp_path):
     loaded = EEGM2Pretrainer.from_pretrained(pretrainer.save_pretrained(tmp_path / "p"))
     assert loaded.get_params()["features"] == "light+logvar+bins"
     np.testing.assert_allclose(loaded.transform(X), pretrainer.transform(X), rtol=1e-5)
-    light = pretrainer.set_params(features="light").transform(X)
-    both = pretrainer.set_params(features="light+logvar").transform(X)
+    assert loaded.features_ == ("light", "logvar", "bins")
+    light = clone(pretrainer).set_params(features="light").fit(X).transform(X)
+    both = clone(pretrainer).set_params(features="light+logvar").fit(X).transform(X)
     np.testing.assert_array_equal(light, both[:, : 9 * 16])
-    with pytest.raises(ValueError, match="features"):
-        EEGM2Pretrainer(**TINY, features="power", max_epochs=1).fit(X)
+
+
+def test_features_are_read_in_fit_not_at_transform():
+    """set_params(features=...) after fit changed the width under a fitted downstream step."""
+    X = np.random.default_rng(0).standard_normal((16, 3, 32)).astype(np.float32)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(X)
+    width = pretrainer.transform(X).shape[1]
+    pretrainer.set_params(features="light+logvar")
+    assert pretrainer.transform(X).shape[1] == len(pretrainer.get_feature_names_out()) == width
+    for bad in ("power", "light+light", ""):
+        with pytest.raises(ValueError, match="'features' parameter"):
+            clone(pretrainer).set_params(features=bad).fit(X)
+    with pytest.raises(ValueError, match="'head_features' parameter"):
+        EEGM2Classifier(**TINY, head="pooled", head_features="power").fit(X, np.arange(16) % 2)
 
 
 def test_pooled_head_has_few_weights_and_trains_the_encoder():

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sk_eegm2.nn import Mamba2
+from sk_eegm2.nn import Mamba2, mamba2
 from sk_eegm2.nn.mamba2 import _import_mamba_ssm
 
 
@@ -175,6 +176,23 @@ def test_backend_errors_say_what_to_do():
     assert auto(torch.randn(1, 4, 8)).shape == (1, 4, 8)  # CPU falls back to PyTorch
     with pytest.raises(ValueError, match="process_group"):
         Mamba2(8, process_group=object())
+
+
+def test_a_failed_mamba_ssm_import_is_not_retried(monkeypatch):
+    tried = []
+
+    def missing(name):
+        tried.append(name)
+        raise ImportError(name)
+
+    monkeypatch.setattr(mamba2, "importlib", SimpleNamespace(import_module=missing))
+    _import_mamba_ssm.cache_clear()
+    try:
+        assert _import_mamba_ssm() is None
+        assert _import_mamba_ssm() is None
+        assert len(tried) == 1  # the second call (every later forward) reuses the outcome
+    finally:
+        _import_mamba_ssm.cache_clear()  # later calls import with the real importlib
 
 
 cuda_kernels = pytest.mark.skipif(

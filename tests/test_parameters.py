@@ -3,14 +3,21 @@ fitted state that changes all or nothing."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.metadata
+
 import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
 from sklearn.utils._param_validation import InvalidParameterError
 
+import sk_eegm2
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2._parameters import ROLES, declared, estimator_parameters, parameter
+from sk_eegm2._training import fingerprint
 from sk_eegm2.nn import EEGM2, PRESETS, STATISTICS, EEGM2Config
+from sk_eegm2.nn.compute import Compute
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
 X = np.random.default_rng(0).standard_normal((24, 3, 32)).astype(np.float32)
@@ -111,3 +118,71 @@ def test_feature_names_follow_the_fitted_network_not_later_parameters():
 def test_a_classifier_refuses_max_epochs_0():
     with pytest.raises(InvalidParameterError, match="'max_epochs' parameter"):
         EEGM2Classifier(**TINY, max_epochs=0).fit(X, Y)
+
+
+# ------------------------------------------------------ roles and flags of the declarations
+@pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
+def test_every_parameter_is_declared_with_a_role(estimator):
+    assert set(declared(estimator)) == set(estimator().get_params(deep=False))
+    assert {name for role in ROLES for name in declared(estimator, role)} == set(
+        declared(estimator)
+    )
+    with pytest.raises(ValueError, match="role must be one of"):
+        parameter(1, [int], "int", "A parameter of no known role.", role="misc")
+
+
+@pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
+def test_architecture_and_compute_are_the_declarations_of_their_role(estimator):
+    architecture = {f.name for f in dataclasses.fields(EEGM2Config)} | {"preset"}
+    assert set(declared(estimator, "architecture")) == architecture
+    assert declared(estimator, "compute") == tuple(f.name for f in dataclasses.fields(Compute))
+    assert estimator(chunk_size=8, threads=2)._compute() == Compute(chunk_size=8, threads=2)
+
+
+def test_fitted_attributes_are_documented_and_saved_from_one_declaration():
+    for estimator in (EEGM2Pretrainer, EEGM2Classifier):
+        for name, attribute in estimator._fitted_attributes.items():
+            assert f"{name} : {attribute.type_doc}" in estimator.__doc__
+        saved = {n for n, a in estimator._fitted_attributes.items() if a.constraints is not None}
+        assert set(estimator._saved_attributes) == saved
+    assert {"history_", "device_", "n_features_in_"}.isdisjoint(EEGM2Pretrainer._saved_attributes)
+
+
+@pytest.mark.parametrize("name, other", [("threads", 2), ("compile", True), ("lr", 1e-3)])
+def test_a_fingerprinted_parameter_changes_the_fingerprint(name, other):
+    """threads and compile change the order of floating-point operations: a checkpoint of
+    another value must not be resumed (they were not fingerprinted)."""
+    assert name in declared(EEGM2Pretrainer, fingerprinted=True)
+    network = EEGM2.from_config(3, EEGM2Config(widths=(4, 8), d_state=4, expand=2, headdim=4))
+    settings = EEGM2Pretrainer().get_params(deep=False)
+    chosen = {n: settings[n] for n in declared(EEGM2Pretrainer, fingerprinted=True)}
+    assert fingerprint(chosen, network, X) != fingerprint({**chosen, name: other}, network, X)
+
+
+def test_what_changes_no_number_is_neither_fingerprinted_nor_part_of_the_architecture():
+    unfingerprinted = set(declared(EEGM2Pretrainer, fingerprinted=False))
+    assert {"verbose", "checkpoint_dir", "resume", "num_workers"} <= unfingerprinted
+    assert not unfingerprinted & {"threads", "compile", "chunk_size", "backend", "precision"}
+    assert not {"checkpoint_dir", "resume", "device"} & set(declared(EEGM2Pretrainer, saved=True))
+
+
+def test_a_subclass_that_declares_parameters_undecorated_is_refused():
+    class Undecorated(EEGM2Pretrainer):
+        extra: int = parameter(1, [int], "int", "A parameter of the subclass.", role="model")
+
+    with pytest.raises(TypeError, match=r"@estimator_parameters.*'class Undecorated'"):
+        Undecorated()
+
+    @estimator_parameters
+    class Decorated(EEGM2Pretrainer):
+        extra: int = parameter(1, [int], "int", "A parameter of the subclass.", role="model")
+
+    class Plain(Decorated):  # declares nothing: needs no decorator
+        pass
+
+    assert Decorated(extra=3).get_params()["extra"] == 3
+    assert Plain(extra=2).extra == 2
+
+
+def test_the_version_is_that_of_the_installed_distribution():
+    assert sk_eegm2.__version__ == importlib.metadata.version("sk_eegm2")

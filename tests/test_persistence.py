@@ -14,6 +14,7 @@ import torch
 from sklearn.utils._param_validation import InvalidParameterError
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2._parameters import declared
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
 X = np.random.default_rng(0).standard_normal((24, 3, 32)).astype(np.float32)
@@ -93,6 +94,18 @@ def test_unknown_or_bad_values_are_refused(saved, tmp_path):
         EEGM2Pretrainer.from_pretrained(edited(folder, tmp_path, bogus_scaling))
 
 
+def test_folders_with_retired_parameters_still_load(saved, tmp_path):
+    """Folders saved before keep_freed_memory was removed hold it in their params."""
+    pretrainer, folder = saved
+
+    def older_version(config):
+        config["params"]["keep_freed_memory"] = True
+
+    loaded = EEGM2Pretrainer.from_pretrained(edited(folder, tmp_path, older_version))
+    assert "keep_freed_memory" not in loaded.get_params()
+    np.testing.assert_array_equal(loaded.transform(X), pretrainer.transform(X))
+
+
 @pytest.mark.parametrize(
     ("section", "key", "value", "error", "message"),
     [
@@ -144,6 +157,13 @@ def test_paths_are_never_restored_and_odd_parameter_types_save(tmp_path):
     assert loaded.class_weight == {0: 1.0, 1: 3.0}
     assert all(type(k) is int for k in loaded.class_weight)
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
+
+
+def test_the_saved_parameters_and_attributes_are_those_declared_saved(saved):
+    pretrainer, folder = saved
+    config = json.loads((folder / "config.json").read_text())
+    assert set(config["params"]) == set(declared(EEGM2Pretrainer, saved=True))
+    assert set(config["fitted"]) == set(pretrainer._saved_attributes) - {"net_"}
 
 
 def test_a_folder_with_other_files_is_not_replaced(saved, tmp_path):

@@ -92,9 +92,28 @@ def time_bins(z: Tensor, n_bins: int) -> Tensor:
 FEATURE_SETS = ("light", "bottleneck", "logvar", "bins")
 
 
-def parse_features(features: str) -> tuple[str, ...]:
-    """The parts of a ``features`` string such as ``"light+logvar"``, validated."""
-    parts = tuple(features.split("+")) if isinstance(features, str) else ()
+def parse_features(features: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The parts of a ``features`` string such as ``"light+logvar"``, validated.
+
+    Parameters
+    ----------
+    features : str or tuple of str
+        Parts of :data:`FEATURE_SETS` joined by "+", each once; or a tuple of them (parsed
+        already: it is checked and returned).
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    ValueError
+        If ``features`` names no part, an unknown one, or one twice.
+    """
+    if isinstance(features, str):
+        parts = tuple(features.split("+"))
+    else:
+        parts = features if isinstance(features, tuple) else ()
     if not parts or any(p not in FEATURE_SETS for p in parts) or len(set(parts)) < len(parts):
         raise ValueError(
             f"features must be one or more of {FEATURE_SETS} joined by '+' (each once), "
@@ -103,7 +122,9 @@ def parse_features(features: str) -> tuple[str, ...]:
     return parts
 
 
-def encoder_features(network: EEGM2, x: Tensor, features: str, n_time_bins: int = 8) -> Tensor:
+def encoder_features(
+    network: EEGM2, x: Tensor, features: str | tuple[str, ...], n_time_bins: int = 8
+) -> Tensor:
     """Frozen-encoder features of windows ``x``, the parts of ``features`` side by side.
 
     - ``"light"``: :func:`summary_statistics` of the last pooled encoder output (EEGM2's
@@ -117,8 +138,9 @@ def encoder_features(network: EEGM2, x: Tensor, features: str, n_time_bins: int 
     ----------
     network : EEGM2
     x : Tensor, shape (B, n_chans, T)
-    features : str
-        Parts joined by "+" (see :func:`parse_features`), concatenated in the given order.
+    features : str or tuple of str
+        Parts joined by "+", or parsed (see :func:`parse_features`), concatenated in the
+        given order.
     n_time_bins : int
         Bins of ``"bins"``.
 
@@ -139,7 +161,9 @@ def encoder_features(network: EEGM2, x: Tensor, features: str, n_time_bins: int 
     return torch.cat([blocks[part]() for part in parse_features(features)], dim=1)
 
 
-def feature_names(widths: tuple[int, ...], features: str, n_time_bins: int = 8) -> list[str]:
+def feature_names(
+    widths: tuple[int, ...], features: str | tuple[str, ...], n_time_bins: int = 8
+) -> list[str]:
     """Names of the columns of :func:`encoder_features`, in its order.
 
     ``"pool_{statistic}_{channel}"`` and ``"bottleneck_{statistic}_{channel}"``
@@ -240,18 +264,22 @@ class PooledHeadNetwork(nn.Module):
         The (pre-trained or fresh) autoencoder.
     n_classes : int
         Output logits.
-    features : str
-        Encoder features the head sees (see :func:`encoder_features`).
+    features : str or tuple of str
+        Encoder features the head sees (see :func:`encoder_features`), parsed here once.
     n_time_bins : int
         Bins of the "bins" features.
     """
 
     def __init__(
-        self, backbone: EEGM2, n_classes: int, features: str = "logvar", n_time_bins: int = 8
+        self,
+        backbone: EEGM2,
+        n_classes: int,
+        features: str | tuple[str, ...] = "logvar",
+        n_time_bins: int = 8,
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.features = features
+        self.features = parse_features(features)
         self.n_time_bins = n_time_bins
         n_features = len(feature_names(backbone.widths, features, n_time_bins))
         self.norm = nn.BatchNorm1d(n_features, affine=False)

@@ -11,7 +11,7 @@ hardware), and a single state per chunk carries the past from one chunk to the n
 and memory are ``O(L * l)``: linear in the sequence length ``L`` for a fixed chunk.
 
 Inside a chunk the decay from step ``s`` to step ``l`` is ``exp(cs_l - cs_s)``, with ``cs``
-the cumulative log decay. The textbook form (``ssd_minimal``, :func:`segment_sum`) builds
+the cumulative log decay. The textbook form (``ssd_minimal`` in mamba-ssm) builds
 that ``l x l`` matrix for every head, which costs as much memory traffic as the matrix
 product itself. Here it is factored through a reference ``m`` in the middle of each chunk,
 ``exp(cs_l - m) * exp(m - cs_s)``: the first factor scales the output rows, the second the
@@ -39,32 +39,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
-
-def segment_sum(a: Tensor) -> Tensor:
-    """Sums of ``a`` over every segment ``(s, l]`` of the last axis, ``-inf`` above the diagonal.
-
-    ``out[..., l, s] = a[..., s+1] + ... + a[..., l]`` for ``s <= l``. Each sum is accumulated
-    directly rather than as a difference of two long cumulative sums, which would lose
-    float32 precision when the decay over a chunk is large. ``exp(segment_sum(a))`` is the
-    per-head decay matrix of the textbook SSD; :func:`ssd_scan` never builds it.
-
-    Parameters
-    ----------
-    a : Tensor, shape (..., l)
-
-    Returns
-    -------
-    Tensor, shape (..., l, l)
-    """
-    length = a.shape[-1]
-    # Row l, column s holds a[l] for l > s, 0 elsewhere; a cumsum down the rows then adds
-    # a[s+1] .. a[l] into (l, s).
-    strictly_lower = torch.ones(length, length, dtype=torch.bool, device=a.device).tril(-1)
-    below = a[..., :, None].expand(*a.shape, length).masked_fill(~strictly_lower, 0.0)
-    sums = torch.cumsum(below, dim=-2)
-    lower = torch.ones(length, length, dtype=torch.bool, device=a.device).tril()
-    return sums.masked_fill(~lower, -torch.inf)
 
 
 def ssd_scan(
