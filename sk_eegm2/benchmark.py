@@ -28,6 +28,7 @@ from . import report
 from .baselines import log_band_power_pipeline, raw_window_pipeline, tangent_space_pipeline
 from .classifier import EEGM2Classifier
 from .datasets import load_eegmat
+from .nn.compute import Compute
 from .pretrainer import EEGM2Pretrainer
 
 #: Pre-declared settings. "cpu" is sized to finish within 20 minutes on 2 CPU cores;
@@ -187,6 +188,7 @@ def run_eegmat(
     window_seconds: float = 2.0,
     subjects: list[int] | None = None,
     random_state: int = 0,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 0,
 ) -> dict[str, Any]:
@@ -207,6 +209,9 @@ def run_eegmat(
         Subjects to use (None: all 36).
     random_state : int
         Seeds every model.
+    threads : int or None
+        PyTorch threads for the run, restored afterwards (None: PyTorch's setting, by
+        default one per core). Recorded in the results.
     log : callable
         Receives progress lines.
     verbose : int
@@ -217,6 +222,22 @@ def run_eegmat(
     dict
         Per-fold and summary scores per model, the settings, and the machine.
     """
+    with Compute(threads=threads, keep_freed_memory=False).scope():
+        return _run_eegmat(
+            path, config, n_folds, window_seconds, subjects, random_state, log, verbose
+        )
+
+
+def _run_eegmat(
+    path: str | Path | None,
+    config: str | dict[str, Any],
+    n_folds: int,
+    window_seconds: float,
+    subjects: list[int] | None,
+    random_state: int,
+    log: Callable[[str], None],
+    verbose: int,
+) -> dict[str, Any]:
     settings = CONFIGS[config] if isinstance(config, str) else config
     started = time.perf_counter()
     X, y, groups = load_eegmat(
@@ -299,6 +320,7 @@ def run_heldout(
     config: str | dict[str, Any] = "heldout",
     seeds: list[int] | None = None,
     folds: list[int] | None = None,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 0,
 ) -> dict[str, Any]:
@@ -317,6 +339,8 @@ def run_heldout(
         Seeds (None: the protocol's 0, 1, 2).
     folds : list of int or None
         Only these folds (0-based), e.g. to time one; None: all.
+    threads : int or None
+        PyTorch threads for the run (see :func:`run_eegmat`).
     log : callable
         Receives progress lines.
     verbose : int
@@ -328,6 +352,18 @@ def run_heldout(
         ``runs`` (model -> list of per (seed, fold) scores), ``summary`` (see
         :func:`summarise_runs`), the settings and the machine.
     """
+    with Compute(threads=threads, keep_freed_memory=False).scope():
+        return _run_heldout(path, config, seeds, folds, log, verbose)
+
+
+def _run_heldout(
+    path: str | Path | None,
+    config: str | dict[str, Any],
+    seeds: list[int] | None,
+    folds: list[int] | None,
+    log: Callable[[str], None],
+    verbose: int,
+) -> dict[str, Any]:
     settings = CONFIGS[config] if isinstance(config, str) else config
     seeds = HELDOUT["seeds"] if seeds is None else seeds
     started = time.perf_counter()

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sk_eegm2.__main__ import main
 from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
@@ -69,12 +70,19 @@ def test_two_subjects_two_folds_pretrain_without_a_validation_split(eegmat_path)
 
 
 def test_command_line(eegmat_path, tmp_path, capsys):
-    assert main(
-        ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds", "2",
-         "--out", str(tmp_path)]
-    ) == 0  # fmt: skip
+    torch.set_num_threads(2)  # the run's --threads (default 1) replaces it, then restores it
+    try:
+        assert main(
+            ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds",
+             "2", "--out", str(tmp_path)]
+        ) == 0  # fmt: skip
+        restored = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(1)  # tests/conftest.py's setting
     out = capsys.readouterr().out
     assert "| Log band power + LR |" in out and (tmp_path / "eegmat.png").stat().st_size > 0
+    assert json.loads((tmp_path / "eegmat.json").read_text())["machine"]["torch_threads"] == 1
+    assert restored == 2
 
 
 def test_log_band_power_finds_the_alpha_rhythm():
