@@ -12,6 +12,7 @@ from sk_eegm2.__main__ import main
 from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
 from sk_eegm2.benchmark import (
     HELDOUT,
+    READOUTS,
     heldout_markdown,
     include_runs,
     markdown_table,
@@ -141,3 +142,14 @@ def test_raw_window_baseline_sees_the_waveform():
     model = raw_window_pipeline(8).fit(X[::2], y[::2])
     assert model.score(X[1::2], y[1::2]) > 0.9
     assert model[0].transform(X).shape == (40, 2 * 8)
+
+
+def test_ridge_readout_beside_the_logistic_one(eegmat_path):
+    config = {**TINY, "fine": False, "readouts": ("logistic", "ridge")}
+    results = run_eegmat(eegmat_path, config=config, n_folds=2, subjects=[0, 1], log=print)
+    ridge = {"EEGM2 (Linear, ridge)", "EEGM2 (Linear, ridge, untrained)"}
+    assert ridge | {"EEGM2 (Linear)", "EEGM2 (Linear, untrained)"} <= set(results["summary"])
+    for name in ridge:  # scored by the decision function: a ridge gives no probabilities
+        for scores in results["folds"][name]:
+            assert 0 <= scores["balanced_accuracy"] <= 1 and 0 <= scores["roc_auc"] <= 1
+    assert not hasattr(READOUTS["ridge"](), "predict_proba")
