@@ -75,7 +75,7 @@ LEADERBOARD: dict[str, float] = {
 #: Settings: those chosen on the development subjects (``CONFIGS["heldout"]``), with the
 #: leaderboard's ridge readout beside the logistic one, and Fine and Scratch at the CPU
 #: configuration's fine-tuning settings.
-CONFIGS["bcireport"] = {**CONFIGS["heldout"], "ridge_alpha": 100.0, "fine": True}
+CONFIGS["bcireport"] = {**CONFIGS["heldout"], "readouts": ("logistic", "ridge"), "fine": True}
 
 
 def load_bcireport_windows(
