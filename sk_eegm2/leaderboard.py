@@ -29,6 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import mne
 import numpy as np
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.model_selection import GroupKFold
@@ -37,6 +38,7 @@ from . import report
 from .alignment import SubjectAlignment
 from .benchmark import CONFIGS, HELDOUT, _evaluate_fold
 from .datasets import load_eegmat
+from .nn.compute import Compute
 
 #: The leaderboard's protocol, and where ours differs from it.
 BCIREPORT: dict[str, Any] = {
@@ -99,6 +101,7 @@ def load_bcireport_windows(
     epochs, y, groups = load_eegmat(
         path=path, window_seconds=BCIREPORT["window_seconds"], return_epochs=True, verbose=False
     )
+    assert isinstance(epochs, mne.BaseEpochs)
     recording = epochs.metadata["recording"].to_numpy()
     position = np.zeros(len(recording), dtype=int)  # index of each window in its recording
     for name in np.unique(recording):
@@ -149,6 +152,7 @@ def run_bcireport(
     config: str | dict[str, Any] = "bcireport",
     seeds: list[int] | None = None,
     aligned: bool = True,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 0,
 ) -> dict[str, Any]:
@@ -165,6 +169,9 @@ def run_bcireport(
     aligned : bool
         Also run every model on subject-aligned windows (transductive; names end in
         ", aligned").
+    threads : int or None
+        PyTorch threads for the run, restored afterwards (None: PyTorch's setting).
+        Recorded in the results.
     log : callable
         Receives progress lines.
     verbose : int
@@ -177,6 +184,19 @@ def run_bcireport(
         out-of-fold prediction), ``summary`` (mean and std over seeds), the leaderboard's rows,
         the settings and the machine.
     """
+    with Compute(threads=threads).scope():
+        return _run_bcireport(path, config, seeds, aligned, threads, log, verbose)
+
+
+def _run_bcireport(
+    path: str | Path | None,
+    config: str | dict[str, Any],
+    seeds: list[int] | None,
+    aligned: bool,
+    threads: int | None,
+    log: Callable[[str], None],
+    verbose: int,
+) -> dict[str, Any]:
     settings = CONFIGS[config] if isinstance(config, str) else config
     seeds = BCIREPORT["seeds"] if seeds is None else seeds
     started = time.perf_counter()
@@ -229,6 +249,7 @@ def run_bcireport(
         "window_seconds": BCIREPORT["window_seconds"],
         "n_folds": n_folds,
         "seeds": seeds,
+        "threads": threads,
         "config": config if isinstance(config, str) else "custom",
         "settings": settings,
         "summary": summarise(runs),

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from sk_eegm2.__main__ import main
 from sk_eegm2.datasets import load_eegmat
 from sk_eegm2.leaderboard import (
     BCIREPORT,
     LEADERBOARD,
     bcireport_markdown,
     load_bcireport_windows,
+    save_bcireport,
     subject_scores,
     summarise,
 )
@@ -72,3 +76,33 @@ def test_report_keeps_aligned_models_apart_and_shows_the_leaderboard() -> None:
     assert "EEGM2 (Linear, ridge) |" in inductive and "aligned" not in inductive.split("|", 1)[1]
     assert "EEGM2 (Linear, ridge), aligned | 0.700" in transductive
     assert "REVE Large | 0.690" in transductive  # the leaderboard's table comes last
+
+
+def test_cli_merges_a_peer_into_saved_bcireport_results(tmp_path) -> None:
+    record = {"balanced_accuracy": 0.6, "roc_auc": 0.65, "balanced_accuracy_12_35": 0.62}
+    runs = {"EEGM2 (Linear, ridge)": [{"seed": s, **record} for s in (0, 1)]}
+    results = {
+        "n_subjects": 36, "n_windows": 2160, "window_seconds": 2.0, "n_folds": 5,
+        "seeds": [0, 1], "config": "bcireport", "protocol": BCIREPORT, "runs": runs,
+        "summary": summarise(runs), "leaderboard": LEADERBOARD, "included": [],
+        "total_seconds": 60.0, "machine": machine_info(),
+    }  # fmt: skip
+    save_bcireport(results, tmp_path)
+    peer = {
+        "runs": {
+            "EEGNet (braindecode)": [
+                {"seed": 0, **record, "balanced_accuracy": 0.66},
+                {"seed": 1, **record, "balanced_accuracy": 0.68},
+            ]
+        }
+    }
+    peer_file = tmp_path / "peer.json"
+    peer_file.write_text(json.dumps(peer))
+    argv = ["benchmark", "eegmat", "--protocol", "bci-report", "--reuse", "--out", str(tmp_path)]
+    assert main([*argv, "--include", str(peer_file)]) == 0
+    merged = json.loads((tmp_path / "eegmat_bcireport.json").read_text())
+    assert merged["summary"]["EEGNet (braindecode)"]["balanced_accuracy"]["mean"] == pytest.approx(
+        0.67
+    )
+    assert merged["runs"]["EEGM2 (Linear, ridge)"] == runs["EEGM2 (Linear, ridge)"]
+    assert "EEGNet (braindecode) | 0.670" in (tmp_path / "eegmat_bcireport.md").read_text()
