@@ -98,8 +98,14 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
         "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
         "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
-        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*). heldout and "
-        "bci-report run many models over 3 seeds: hours on 2 CPU cores",
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*)",
+    )
+    bench.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="with bci-report: runs (one per seed and variant) side by side in processes, "
+        "each with --threads threads",
     )
     bench.add_argument(
         "--include",
@@ -125,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 1:
         bench.error(f"--threads must be at least 1, got {args.threads}")
+    if args.jobs < 1:
+        bench.error(f"--jobs must be at least 1, got {args.jobs}")
     # PyTorch and MNE take seconds to import: only once the arguments are known to be valid.
     from .datasets.eegmat import EEGMAT_FILE_PATTERN
 
@@ -144,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse:
             results = json.loads((Path(args.out) / f"{RESULTS[args.protocol]}.json").read_text())
         else:
-            results = run(args.data, threads=args.threads, log=log, verbose=verbose)
+            # Only the bci.report protocol runs its seeds side by side.
+            jobs = {"n_jobs": args.jobs} if args.protocol == "bci-report" else {}
+            results = run(args.data, threads=args.threads, log=log, verbose=verbose, **jobs)
         for path in args.include:
             with open(path) as file:
                 include_runs(results, json.load(file), path)
