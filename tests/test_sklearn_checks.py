@@ -44,7 +44,7 @@ EXPECTED_FAILURES = {
 #: The check that a classifier passes only once it has learned the checks' data (accuracy
 #: over 0.83): it runs with a classifier trained for 30 epochs, twice for each of its three
 #: variants, most of this file's time, so it is left out of the quick loop
-#: (``pytest -m "not slow"``). The other checks need no learning: 2 epochs.
+#: (``pytest -m "not slow"``). The other checks need no learning: one epoch.
 LEARNING_CHECKS = frozenset({"check_classifiers_train"})
 LEARNER = EEGM2Classifier(**TINY, max_epochs=30, lr=1e-2)
 
@@ -69,7 +69,7 @@ def check_cases(estimators):
     ("estimator", "check"),
     list(
         check_cases(
-            [EEGM2Pretrainer(**TINY, max_epochs=2), EEGM2Classifier(**TINY, max_epochs=2, lr=1e-2)]
+            [EEGM2Pretrainer(**TINY, max_epochs=1), EEGM2Classifier(**TINY, max_epochs=1, lr=1e-2)]
         )
     ),
     ids=_get_check_estimator_ids,
