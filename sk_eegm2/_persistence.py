@@ -30,8 +30,8 @@ from safetensors.torch import load_file, save_file
 from sklearn.utils._param_validation import validate_parameter_constraints
 from skorch import NeuralNet
 
+from ._nets import resolve_device, restore_net
 from ._parameters import declared
-from ._training import resolve_device, restore_net
 from ._version import __version__
 from .nn import EEGM2Config
 
