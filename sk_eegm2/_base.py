@@ -28,12 +28,15 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
+from skorch.callbacks import Callback
 
 from . import _persistence
 from ._parameters import (
+    MAX_THREADS,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    THREAD_COUNT,
     FittedAttribute,
     Widths,
     declared,
@@ -48,9 +51,12 @@ from ._training import (
     TrainingPlan,
     TrainingStopped,
     check_checkpoint_dir,
+    draw_seed,
     train,
 )
+from .callbacks import AugmentBatches
 from .nn import EEGM2, PRESETS, EEGM2Config
+from .nn.augment import make_augmentation
 from .nn.compute import Compute
 from .scaling import scale_windows
 from .validation import (
@@ -132,14 +138,16 @@ presets). None: the preset's.""",
         256,
         [POSITIVE_INT],
         "int",
-        "Chunk length of Mamba-2's scan: speed and memory, and results by rounding only.",
+        """Chunk length of Mamba-2's scan: speed and memory, and results by rounding only
+(see :doc:`/compute_options`).""",
         role="compute",
     )
     backend: str = parameter(
         "auto",
         [StrOptions({"auto", "torch", "mamba_ssm"})],
         '{"auto", "torch", "mamba_ssm"}',
-        "Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.",
+        """Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else
+PyTorch (see :doc:`/compute_options`).""",
         role="compute",
     )
     precision: str = parameter(
@@ -147,10 +155,10 @@ presets). None: the preset's.""",
         [StrOptions({"float32", "bfloat16"})],
         '{"float32", "bfloat16"}',
         """Autocast precision of the network's matmuls and convolutions, in training and
-inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" trains about
-1.35 times faster on CPUs with bfloat16 units (the paper network; 1.1 times the "cpu"
-preset) at a relative error of about 1 % in the gradients and 1e-4 or less in the loss of
-a training step; see the performance page.""",
+inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" trains
+faster on CPUs with bfloat16 units, the paper network more than the "cpu" preset, at a
+small rounding error in the gradients: see :doc:`/compute_options` and
+:ref:`the measurements <measured-bfloat16>`.""",
         role="compute",
     )
     compile: bool = parameter(
@@ -158,25 +166,26 @@ a training step; see the performance page.""",
         ["boolean"],
         "bool",
         """``torch.compile`` the network for training (same results up to rounding). On CPU
-the first step compiles for a minute or more (90 s for the "cpu" preset on the project's
-machine) and no speed-up was measured; for GPUs.""",
+the first step compiles for a long time and no speed-up was measured
+(:ref:`measurements <measured-compile>`); for GPUs.""",
         role="compute",
     )
     threads: int | None = parameter(
         None,
-        [POSITIVE_INT, None],
+        [THREAD_COUNT, None],
         "int or None",
-        """PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
-setting). 1 is fastest for small networks and lets joblib run folds side by side.""",
+        f"""PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
+setting), at most {MAX_THREADS}. 1 suits small networks and lets joblib run folds side by
+side (see :doc:`/compute_options`).""",
         role="compute",
     )
     checkpointing: bool = parameter(
         False,
         ["boolean"],
         "bool",
-        """Activation recomputation in every Mamba block: a third of the training step's
-memory for 1.2 to 1.3 times its time (the paper network on 64 windows of 19 x 256; long
-windows on small machines).""",
+        """Activation recomputation in every Mamba block: less memory for a training step,
+more time (:ref:`measurements <measured-checkpointing>`); for long windows on small
+machines.""",
         role="compute",
     )
     scaling: str | None = parameter(
@@ -205,6 +214,22 @@ unknown, not checked.""",
     lr: float = parameter(1e-4, [POSITIVE], "float", "Adam learning rate.", role="training")
     weight_decay: float = parameter(
         0.0, [NON_NEGATIVE], "float", "Adam weight decay.", role="training"
+    )
+    augment: dict[str, float] | None = parameter(
+        None,
+        [dict, None],
+        "dict or None",
+        """Random transformations of the windows of training batches (never of validation
+batches, nor at inference): a mapping of names of :data:`sk_eegm2.nn.augment.AUGMENTATIONS`
+to strengths (:func:`sk_eegm2.nn.augment.make_augmentation`), e.g. ``{"shift": 0.1,
+"scale": 0.2, "noise": 0.1, "channel_dropout": 0.1}``: shifts of up to a tenth of the window
+(zeros fill in), amplitudes times 0.8 to 1.2, Gaussian noise of a tenth of each channel's
+standard deviation, each channel zeroed with probability 0.1. They apply to the windows the
+network takes (after ``scaling``) and draw from a generator of their own seeded by
+``random_state``, so shuffling and dropout are the same with and without them. The
+classifier's light mode, which trains on features computed once, refuses them. None: no
+augmentation.""",
+        role="training",
     )
     patience: int | None = parameter(
         10,
@@ -260,7 +285,8 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         None,
         ["random_state"],
         "int, RandomState or None",
-        "Seeds initialisation, shuffling, dropout and the validation split.",
+        """Seeds initialisation, shuffling, dropout and the validation split. None: a seed from
+the system; the process's global random states (numpy's, torch's) are left as they were.""",
         role="training",
     )
     verbose: int = parameter(
@@ -349,6 +375,13 @@ None. Later input must have the same names in the same order.""",
         """How the network runs: the parameters of the "compute" role."""
         return Compute(**{name: getattr(self, name) for name in declared(type(self), "compute")})
 
+    def _augment_callbacks(self, seed: int) -> list[tuple[str, Callback]]:
+        """The callback that augments training batches as ``augment`` says (none for None)."""
+        if self.augment is None:
+            return []
+        augmentation = make_augmentation(self.augment)
+        return [("augment", AugmentBatches(augmentation, draw_seed(seed)))]
+
     def _build_network(self, n_chans: int, config: EEGM2Config) -> EEGM2:
         compute = self._compute()
         return EEGM2.from_config(
@@ -416,6 +449,8 @@ None. Later input must have the same names in the same order.""",
         :class:`~sk_eegm2.callbacks.NonFiniteLossError`.
         """
         self._validate_params()
+        if self.augment is not None:  # names and strengths are refused before any training
+            make_augmentation(self.augment)
         if self.checkpoint_dir is not None:
             check_checkpoint_dir(self.checkpoint_dir)
         before = self._fitted_state()

@@ -187,8 +187,13 @@ def _as_float32(out: Any) -> Any:
 
 # ------------------------------------------------------------------ randomness and device
 def draw_seed(random_state: Any, accelerator: Any = None) -> int:
-    """One seed from ``random_state``; distributed: process 0's, even for None."""
-    seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    """One seed from ``random_state``; distributed: process 0's, even for None.
+
+    None draws from a generator of its own, seeded by the system, not from numpy's global
+    one: fitting leaves the user's random stream as it was.
+    """
+    generator = np.random.RandomState() if random_state is None else random_state
+    seed = int(check_random_state(generator).randint(np.iinfo(np.int32).max))
     return seed if accelerator is None else broadcast_seed(accelerator, seed)
 
 

@@ -1,9 +1,10 @@
-"""skorch callbacks that make long pretraining safe: resumable checkpoints, non-finite losses."""
+"""skorch callbacks: resumable checkpoints, non-finite losses, augmentation of training batches."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 
+from ._files import torch_archive
 from .distributed import is_main_process, unwrap
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -67,20 +69,56 @@ class StopOnNonFiniteLoss(Callback):
             )
 
 
+class AugmentBatches(Callback):
+    """Transform the windows of each training batch (never validation or inference batches).
+
+    The batch's windows are replaced in place, before the training step sees them, by
+    ``augmentation(windows, generator)``; the windows the DataLoader stacked for the batch
+    are a copy, so the training data stay as they are. The generator is the callback's own,
+    seeded by ``seed``: shuffling and dropout draw the same numbers with and without
+    augmentation, and :class:`TrainingCheckpoint` saves and restores its state.
+
+    Parameters
+    ----------
+    augmentation : callable
+        ``(windows, generator) -> windows`` on a (batch, channels, time) CPU tensor, e.g. a
+        :class:`sk_eegm2.nn.augment.Compose`.
+    seed : int
+        Seed of the generator, set at every ``initialize`` (every ``fit``).
+    """
+
+    def __init__(
+        self, augmentation: Callable[[torch.Tensor, torch.Generator], torch.Tensor], seed: int
+    ) -> None:
+        self.augmentation = augmentation
+        self.seed = seed
+
+    def initialize(self) -> AugmentBatches:
+        self.generator_ = torch.Generator().manual_seed(self.seed)
+        return self
+
+    def on_batch_begin(
+        self, net: NeuralNet, batch: Any = None, training: bool = False, **kwargs: Any
+    ) -> None:
+        if training:
+            windows = batch[0]
+            windows.copy_(self.augmentation(windows, self.generator_))
+
+
 class TrainingCheckpoint(Callback):
     """After each epoch, write all that resuming needs; with ``resume``, start from it.
 
     The file holds the network, the optimizer, the learning-rate schedule, early stopping's
-    state, the history and the random number generators (the CPU's, and CUDA's where CUDA
-    is in use), so a resumed run continues exactly where the last complete epoch ended, on
-    the same device. It is written to a temporary file of a unique name and renamed, so a
-    kill mid-write leaves the previous checkpoint intact and processes writing into one
-    folder do not trip over each other's files. In a distributed run, process
-    0 writes it and every process reads it (``directory`` must be on a file system they all
-    see); weights are stored without the DistributedDataParallel wrapper, so a run may
-    resume on another number of processes. Place it after the
-    :class:`~skorch.callbacks.LRScheduler` and :class:`~skorch.callbacks.EarlyStopping`
-    callbacks, whose state it restores.
+    state, the history and the random number generators (the CPU's, CUDA's where CUDA is in
+    use, and that of :class:`AugmentBatches`), so a resumed run continues exactly where the
+    last complete epoch ended, on the same device. It is written to a temporary file of a
+    unique name and renamed, so a kill mid-write leaves the previous checkpoint intact and
+    processes writing into one folder do not trip over each other's files. In a distributed
+    run, process 0 writes it and every process reads it (``directory`` must be on a file
+    system they all see); weights are stored without the DistributedDataParallel wrapper, so
+    a run may resume on another number of processes. Place it after the
+    :class:`~skorch.callbacks.LRScheduler`, :class:`~skorch.callbacks.EarlyStopping` and
+    :class:`AugmentBatches` callbacks, whose state it restores.
 
     Parameters
     ----------
@@ -116,7 +154,8 @@ class TrainingCheckpoint(Callback):
 
     def _load(self) -> dict[str, Any]:
         try:
-            state = torch.load(self.path, weights_only=True)
+            checkpoint = torch_archive(self.path, "training checkpoint")
+            state = torch.load(checkpoint, weights_only=True, mmap=True)
         except Exception as error:  # a partial file cannot exist: writes are atomic
             raise ValueError(f"Cannot read the checkpoint {self.path}: {error}") from error
         if self.fingerprint is not None and state.get("fingerprint") != self.fingerprint:
@@ -139,6 +178,8 @@ class TrainingCheckpoint(Callback):
             if isinstance(callback, LRScheduler) and "scheduler" in state:
                 callback.lr_scheduler_.load_state_dict(state["scheduler"])
                 callback.batch_idx_ = state["scheduler_batch_idx"]
+            elif isinstance(callback, AugmentBatches) and "augment_rng" in state:
+                callback.generator_.set_state(state["augment_rng"])
             elif isinstance(callback, EarlyStopping) and "early_stopping" in state:
                 for name, value in state["early_stopping"].items():
                     setattr(callback, name, value)
@@ -166,6 +207,8 @@ class TrainingCheckpoint(Callback):
             if isinstance(callback, LRScheduler):
                 state["scheduler"] = callback.lr_scheduler_.state_dict()
                 state["scheduler_batch_idx"] = callback.batch_idx_
+            elif isinstance(callback, AugmentBatches):
+                state["augment_rng"] = callback.generator_.get_state()
             elif isinstance(callback, EarlyStopping):
                 state["early_stopping"] = {
                     name: _plain(getattr(callback, name))

@@ -350,7 +350,7 @@ with windows from the start of the epoch). One process without a launcher works 
                 criterion=MaskedSpatioTemporalLoss if masked else SpatioTemporalLoss,
                 optimizer=torch.optim.AdamW,
                 optimizer_params={"weight_decay": self.weight_decay},
-                callbacks=[("one_cycle", schedule)],
+                callbacks=[("one_cycle", schedule), *self._augment_callbacks(seed)],
                 accelerator=accelerator,
                 distributed_class=DistributedReconstructionNet,
                 criterion__alpha=self.alpha,

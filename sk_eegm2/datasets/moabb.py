@@ -48,8 +48,9 @@ class EEGMAT(BaseDataset):
     ----------
     path : str | os.PathLike | None
         Folder holding the ``SubjectXX_N.edf`` files; ``None`` uses the environment variable
-        ``SK_EEGM2_EEGMAT_PATH``, else the cache folder, as :func:`load_eegmat` does (a
-        named folder must hold EEGMAT files already). Read when the data are.
+        ``SK_EEGM2_EEGMAT_PATH``, else the cache folder, as
+        :func:`~sk_eegm2.datasets.load_eegmat` does (a named folder must hold EEGMAT files
+        already). Read when the data are.
     subjects : int | iterable of int | None
         Subjects to include, from 0 to 35; ``None`` (default) includes all 36.
     window_seconds : float, default=2.0
@@ -57,7 +58,8 @@ class EEGMAT(BaseDataset):
     sfreq : float, default=128.0
         Sampling rate in Hz of the runs; recordings at another rate are resampled.
     download : bool, default=True
-        Download files missing from the folder from PhysioNet, as :func:`load_eegmat`.
+        Download files missing from the folder from PhysioNet, as
+        :func:`~sk_eegm2.datasets.load_eegmat`.
 
     Examples
     --------

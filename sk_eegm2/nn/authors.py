@@ -11,15 +11,18 @@ shapes. Their downstream heads differ only in names: the Fine classifier's
 from __future__ import annotations
 
 import os
-import pickle
-from collections.abc import Mapping
-from typing import Any
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
+from .._files import torch_archive
 from .eegm2 import EEGM2
 from .heads import FineTuneNetwork, LightHead
+
+Built = TypeVar("Built", bound=nn.Module)
 
 #: Keys under which training scripts commonly nest the network's state dict.
 _NESTED = ("state_dict", "model_state_dict", "model")
@@ -28,8 +31,14 @@ _NESTED = ("state_dict", "model_state_dict", "model")
 def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
     """Read a state dict of the authors' EEGM2 written by :func:`torch.save`.
 
-    Loads with ``weights_only=True``: a file that holds anything but tensors and plain
-    containers (a pickled module, code) is refused instead of executed.
+    Trusts nothing in the file. Loads with ``weights_only=True``: a file that holds anything
+    but tensors and plain containers (a pickled module, code) is refused instead of
+    executed. Before loading, the file must be a regular file and a zip archive whose
+    records are stored, not compressed, as :func:`torch.save` writes them; the tensors are
+    then mapped from the file (``mmap=True``), not read into memory. Each tensor must be of
+    a floating-point type, finite, not empty, and its elements must be as many as its
+    storage holds (no stride-0 repetition): together these bound the memory that the file
+    can make a loader take by the file's size.
 
     Parameters
     ----------
@@ -43,14 +52,14 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         ``DataParallel``) removed and a nesting under ``state_dict`` / ``model_state_dict``
         / ``model`` unwrapped.
     """
+    file = torch_archive(path, "checkpoint file")
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"No checkpoint file at {os.fspath(path)}.") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        loaded = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as error:  # a crafted file can make the unpickler fail in any way
+        reason = str(error).strip().splitlines()[:1] or [type(error).__name__]
         raise ValueError(
             f"{os.fspath(path)} is not a PyTorch state dict that loads safely "
-            f"(torch.load(weights_only=True) failed: {str(error).splitlines()[0]}). Save the "
+            f"(torch.load(weights_only=True) failed: {reason[0]}). Save the "
             "network's weights with torch.save(model.state_dict(), path)."
         ) from None
     for key in _NESTED:
@@ -68,8 +77,33 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
                 f"{os.fspath(path)}: entry {key!r} is a {type(value).__name__}, not a tensor; "
                 "pass the file of the network's state dict."
             )
+        _check_weights(value, key, path)
         state[str(key).removeprefix("module.")] = value
     return state
+
+
+def _check_weights(tensor: Tensor, key: object, path: str | os.PathLike[str]) -> None:
+    """Refuse a tensor that is not floating-point, empty, repeats its elements or is not finite.
+
+    Checked before the tensor is used anywhere: EEGM2 and its heads have floating-point
+    weights only, and a repeated element (stride 0) lets a small file claim any size.
+    """
+    where = f"{os.fspath(path)}: tensor {key!r} of shape {tuple(tensor.shape)}"
+    if not tensor.is_floating_point():
+        raise ValueError(
+            f"{where} is of type {tensor.dtype}, not floating-point; network weights are "
+            "floating-point (it would be cast, not read)."
+        )
+    if tensor.numel() == 0:
+        raise ValueError(f"{where} has no elements; no weight of the network is empty.")
+    if tensor.numel() * tensor.element_size() > tensor.untyped_storage().nbytes():
+        raise ValueError(
+            f"{where} has more elements than its storage holds "
+            f"({tensor.untyped_storage().nbytes()} bytes): its strides {tensor.stride()} repeat "
+            "elements, which a saved state dict does not do."
+        )
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{where} holds values that are not finite (NaN or infinite).")
 
 
 def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
@@ -136,9 +170,8 @@ def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
         In evaluation mode, on the CPU. Every key and shape was checked (``strict=True``).
     """
     state = read_authors_checkpoint(path)
-    network = EEGM2(**architecture_from_state_dict(state), **compute)
-    _load_checked(network, state, path)
-    return network.eval()
+    architecture = architecture_from_state_dict(state)
+    return _built_and_loaded(lambda: EEGM2(**architecture, **compute), state, path).eval()
 
 
 def load_authors_weights(network: EEGM2, path: str | os.PathLike[str]) -> EEGM2:
@@ -179,9 +212,38 @@ def _load_checked(
 ) -> None:
     """``load_state_dict(strict=True)``, with the file named in the error (and ``note``)."""
     try:
-        network.load_state_dict(state, strict=True)
+        with warnings.catch_warnings():  # a network on the meta device copies nothing: known
+            warnings.filterwarnings("ignore", "copying from a non-meta parameter")
+            network.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{os.fspath(path)} does not fit the network{note}: {error}") from None
+
+
+def _built_and_loaded(
+    build: Callable[[], Built],
+    state: Mapping[str, Tensor],
+    path: str | os.PathLike[str],
+    note: str = "",
+) -> Built:
+    """``build()`` with the weights of ``state``, every key and shape checked before it is built.
+
+    The architecture read off a file's shapes may describe a network far larger than the
+    file (a Mamba block's width is read from one tensor, its projections from others), so
+    the network is first built on the meta device, which allocates nothing, and checked
+    there.
+    """
+    try:
+        with torch.device("meta"):
+            planned = build()
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError) as error:
+        raise ValueError(
+            f"{os.fspath(path)}: the shapes of its tensors describe no network that can be "
+            f"built ({error})."
+        ) from None
+    _load_checked(planned, state, path, note)
+    module = build()
+    _load_checked(module, state, path, note)
+    return module
 
 
 #: The authors' downstream names (prefixes) and this library's, per kind of head. In their
@@ -219,19 +281,56 @@ def _head_kind(state: Mapping[str, Tensor], path: str | os.PathLike[str]) -> str
     )
 
 
-def _light_head(state: Mapping[str, Tensor], path: str | os.PathLike[str]) -> LightHead:
-    """A LightHead with the layer sizes of the authors' MLP ``state`` (keys ``mlp.*``)."""
-    linear = sorted({int(key.split(".")[1]) for key in state})
+def _light_head(
+    state: Mapping[str, Tensor], path: str | os.PathLike[str]
+) -> Callable[[], LightHead]:
+    """What builds a LightHead of the layer sizes of the authors' MLP ``state`` (keys ``mlp.*``)."""
+    indices = [key.split(".")[1] for key in state if key.count(".") == 2]
+    linear = sorted({int(i) for i in indices if i.isdigit()})
     # LightHead repeats (Linear, ReLU, Dropout): its Linear layers are 0, 3, 6, ...
     if linear != list(range(0, 3 * len(linear), 3)) or len(linear) < 2:
         raise ValueError(
             f"{os.fspath(path)}: the MLP's Linear layers are net.{linear}; sk_eegm2's LightHead "
             "(Linear, ReLU, Dropout repeated, then Linear) has them at net.0, net.3, net.6, ...."
         )
-    widths = [state[f"mlp.{i}.weight"].shape for i in linear]
-    return LightHead(
-        int(widths[0][1]), int(widths[-1][0]), hidden=tuple(int(w[0]) for w in widths[:-1])
+    widths = [_shape(state, f"mlp.{i}.weight", path, ndim=2) for i in linear]
+    hidden = tuple(w[0] for w in widths[:-1])
+    return lambda: LightHead(widths[0][1], widths[-1][0], hidden=hidden)
+
+
+def _fine_classifier(
+    state: Mapping[str, Tensor], path: str | os.PathLike[str], compute: Mapping[str, Any]
+) -> Callable[[], FineTuneNetwork]:
+    """What builds a FineTuneNetwork of the sizes of the authors' Fine classifier ``state``."""
+    backbone_state = {
+        key.removeprefix("backbone."): value
+        for key, value in state.items()
+        if key.startswith("backbone.")
+    }
+    architecture = architecture_from_state_dict(backbone_state)
+    n_chans = architecture["n_chans"]
+    hidden, n_inputs = _shape(state, "head.1.weight", path, ndim=2)
+    if n_inputs % n_chans:
+        raise ValueError(
+            f"{os.fspath(path)}: the head's first layer takes {n_inputs} inputs, not a "
+            f"multiple of the network's {n_chans} channels (it takes C * T)."
+        )
+    n_classes = _shape(state, "head.3.weight", path, ndim=2)[0]
+    return lambda: FineTuneNetwork(
+        EEGM2(**architecture, **compute), n_inputs // n_chans, n_classes, hidden
     )
+
+
+def _shape(
+    state: Mapping[str, Tensor], key: str, path: str | os.PathLike[str], ndim: int
+) -> tuple[int, ...]:
+    """The shape of ``state[key]``, which must exist and have ``ndim`` dimensions."""
+    if key not in state or state[key].ndim != ndim:
+        raise ValueError(
+            f"{os.fspath(path)}: {key} (under the authors' name) should be a {ndim}-dimensional "
+            f"tensor; the file has {tuple(state[key].shape) if key in state else 'none'}."
+        )
+    return tuple(int(n) for n in state[key].shape)
 
 
 def load_authors_classifier(
@@ -265,36 +364,19 @@ def load_authors_classifier(
     state = read_authors_checkpoint(path)
     kind = _head_kind(state, path)
     renamed = _renamed(state, _HEAD_NAMES[kind])
-    module: FineTuneNetwork | LightHead
-    if kind == "light":
-        module = _light_head(renamed, path)
-    else:
-        backbone_state = {
-            key.removeprefix("backbone."): value
-            for key, value in renamed.items()
-            if key.startswith("backbone.")
-        }
-        backbone = EEGM2(**architecture_from_state_dict(backbone_state), **compute)
-        hidden, n_inputs = renamed["head.1.weight"].shape
-        if n_inputs % backbone.n_chans:
-            raise ValueError(
-                f"{os.fspath(path)}: the head's first layer takes {n_inputs} inputs, not a "
-                f"multiple of the network's {backbone.n_chans} channels (it takes C * T)."
-            )
-        n_classes = int(renamed["head.3.weight"].shape[0])
-        module = FineTuneNetwork(backbone, n_inputs // backbone.n_chans, n_classes, int(hidden))
-    _load_head(module, renamed, kind, path)
+    build: Callable[[], FineTuneNetwork | LightHead] = (
+        _light_head(renamed, path) if kind == "light" else _fine_classifier(renamed, path, compute)
+    )
+    module = _built_and_loaded(build, renamed, path, note=_names_read(kind))
     return module.eval(), kind
 
 
-def _load_head(
-    module: nn.Module, renamed: Mapping[str, Tensor], kind: str, path: str | os.PathLike[str]
-) -> None:
-    """``_load_checked``, the error saying how the authors' names were read."""
+def _names_read(kind: str) -> str:
+    """A note for errors: how the authors' names were read."""
     names = ", ".join(
         f"{theirs}* as {ours}*" for theirs, ours in _HEAD_NAMES[kind] if ".module." not in theirs
     )
-    _load_checked(module, renamed, path, note=f" (its names read with {names})")
+    return f" (its names read with {names})"
 
 
 def load_authors_head_weights(
@@ -323,7 +405,7 @@ def load_authors_head_weights(
             f"{os.fspath(path)} holds the authors' {kind} classifier; a {type(module).__name__} "
             f"takes their {expected} one."
         )
-    _load_head(module, _renamed(state, _HEAD_NAMES[kind]), kind, path)
+    _load_checked(module, _renamed(state, _HEAD_NAMES[kind]), path, note=_names_read(kind))
     return module
 
 

@@ -13,8 +13,8 @@ parameters and uses it around its training and inference loops::
 
 None of the options changes the function the network computes: float32 gives the same
 results as the plain network; the others differ by rounding (bfloat16) or by the order of
-floating point operations (compile, checkpointing, threads). Their measured effects are in
-``docs/performance.rst``.
+floating point operations (compile, checkpointing, threads). The documentation's
+:doc:`/compute_options` says when to use which; :doc:`/performance` has their measured effects.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Compute:
 
     @property
     def dtype(self) -> torch.dtype:
-        """The torch dtype of :attr:`precision`."""
+        """The torch dtype of ``precision``."""
         return getattr(torch, self.precision)
 
     def prepare(self, module: nn.Module) -> nn.Module:
@@ -88,7 +88,7 @@ class Compute:
         return compile_module(module) if self.compile else module
 
     def autocast(self, device: torch.device | str) -> contextlib.AbstractContextManager[None]:
-        """Autocast to :attr:`precision` on ``device``'s type; a no-op for float32."""
+        """Autocast to ``precision`` on ``device``'s type; a no-op for float32."""
         if self.precision == "float32":
             return contextlib.nullcontext()
         return torch.autocast(torch.device(device).type, dtype=self.dtype)

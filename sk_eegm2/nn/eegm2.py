@@ -27,7 +27,7 @@ class MambaBlock(nn.Module):
     """``x + LayerNorm(Mamba2(x))`` on (B, L, d): the norm on the branch, then the residual.
 
     The block does not mix the sequences of a batch. On CPU it runs over slices of the batch
-    (:data:`~sk_eegm2.nn.mamba2.CPU_SLICE_VALUES`; the layer slices long sequences in time
+    (``sk_eegm2.nn.mamba2.CPU_SLICE_VALUES``; the layer slices long sequences in time
     too): the same results, faster and with less memory for the temporaries. On other
     devices the whole batch goes through at once.
 

@@ -242,7 +242,7 @@ class Mamba2(nn.Module):
     see its documentation. EEGM2 uses ``d_state=16, d_conv=2, expand=8``.
 
     On CPU the PyTorch path runs long inputs in slices of time whose activations hold about
-    :data:`CPU_SLICE_VALUES` values, passing the scan's state and the convolution's last
+    ``CPU_SLICE_VALUES`` values, passing the scan's state and the convolution's last
     ``d_conv - 1`` inputs from one slice to the next: the same outputs and gradients as in
     one pass, with the temporaries of one slice at a time.
 
@@ -283,7 +283,7 @@ class Mamba2(nn.Module):
         Bias on ``conv1d``.
     chunk_size : int
         SSD chunk length of mamba-ssm's kernels; the PyTorch scan uses at most
-        :data:`TORCH_MAX_CHUNK` (32) of it, for the same result with less work.
+        ``TORCH_MAX_CHUNK`` (32) of it, for the same result with less work.
     use_mem_eff_path : bool
         With the mamba-ssm backend, fuse convolution, scan, norm and ``out_proj`` in one
         kernel call.
