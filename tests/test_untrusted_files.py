@@ -304,3 +304,49 @@ def test_fault_6_a_classifier_warns_of_other_units_than_its_pretrained_network(s
         classifier = EEGM2Classifier(pretrained=pretrainer, mode=mode, max_epochs=1)
         with pytest.warns(AmplitudeWarning, match="the pretrained network saw in fit"):
             classifier.fit(volts, Y)
+
+
+def saved_max_epochs(folder: Path) -> int:
+    """The max_epochs in a saved folder's config.json: which of two models it holds."""
+    return json.loads((folder / "config.json").read_text())["params"]["max_epochs"]
+
+
+def test_fault_7_two_saves_racing_to_one_new_folder_leave_the_last_model_whole(
+    saved, tmp_path, monkeypatch
+):
+    """Fault 7: of two processes saving to the same new folder, the loser got a raw
+    OSError: [Errno 39] Directory not empty."""
+    first = EEGM2Pretrainer.from_pretrained(saved).set_params(max_epochs=7)
+    second = EEGM2Pretrainer.from_pretrained(saved).set_params(max_epochs=8)
+    target = tmp_path / "models" / "new"
+    rename = os.rename
+
+    def first_saves_while_second_renames(source, destination):
+        # The race: after the second save found no folder, the first one creates it.
+        monkeypatch.setattr(os, "rename", rename)
+        first.save_pretrained(target)
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", first_saves_while_second_renames)
+    second.save_pretrained(target)
+    assert saved_max_epochs(target) == 8  # the last writer wins
+    assert EEGM2Pretrainer.from_pretrained(target).max_epochs == 8
+    assert sorted(p.name for p in target.parent.iterdir()) == ["new"]  # no staging left
+
+
+def test_fault_8_saving_to_a_symlinked_folder_writes_into_its_target(saved, tmp_path):
+    """Fault 8: save_pretrained replaced a symlink with a real folder, left the link behind
+    as .NAME.saving-*, and the folder it pointed to kept the old model."""
+    real = Path(shutil.copytree(saved, tmp_path / "store" / "model"))
+    link = tmp_path / "links" / "current"
+    link.parent.mkdir()
+    link.symlink_to(real, target_is_directory=True)
+    EEGM2Pretrainer.from_pretrained(saved).set_params(max_epochs=9).save_pretrained(link)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert saved_max_epochs(real) == 9
+    assert sorted(p.name for p in link.parent.iterdir()) == ["current"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["model"]
+    dangling = tmp_path / "links" / "next"  # a link to a folder yet to be written
+    dangling.symlink_to(tmp_path / "store" / "next", target_is_directory=True)
+    EEGM2Pretrainer.from_pretrained(saved).save_pretrained(dangling)
+    assert dangling.is_symlink() and saved_max_epochs(tmp_path / "store" / "next") == 1
