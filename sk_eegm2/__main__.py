@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from ._files import read_json
 from .benchmark import (
     heldout_markdown,
     include_runs,
@@ -18,6 +19,19 @@ from .benchmark import (
     save,
     save_heldout,
 )
+
+#: The largest and deepest results file that --reuse and --include read: results hold a few
+#: numbers per model, seed and fold (kilobytes), nested a few levels deep.
+MAX_RESULTS_BYTES = 64 * 2**20
+MAX_RESULTS_DEPTH = 32
+
+
+def _read_results(path: str | Path) -> dict[str, Any]:
+    """The benchmark results in the JSON file ``path`` (refused if it is no such file)."""
+    results = read_json(path, "benchmark results file", MAX_RESULTS_BYTES, MAX_RESULTS_DEPTH)
+    if not isinstance(results, dict) or not isinstance(results.get("runs"), dict):
+        raise ValueError(f"{path} holds no benchmark results (an object with 'runs').")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,12 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.heldout:
         previous = Path(args.out) / "eegmat_heldout.json"
         if args.reuse:
-            heldout = json.loads(previous.read_text())
+            heldout = _read_results(previous)
         else:
             heldout = run_heldout(args.data, log=log, verbose=verbose)
         for path in args.include:
-            with open(path) as file:
-                include_runs(heldout, json.load(file), path)
+            include_runs(heldout, _read_results(path), path)
         paths = save_heldout(heldout, args.out)
         print()
         print(heldout_markdown(heldout))

@@ -27,6 +27,7 @@ import pytest
 import torch
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2.__main__ import main
 from sk_eegm2._persistence import MAX_CONFIG_BYTES
 from sk_eegm2.datasets import load_eegbci, load_eegmat, make_windows
 from sk_eegm2.nn import EEGM2, FineTuneNetwork
@@ -278,6 +279,12 @@ def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
         os.mkfifo(fifo)
     error = refused_without_blocking(lambda: load_eegmat(subjects=[0], path=eegmat), fifos)
     assert isinstance(error, ValueError) and f"{fifos[0]} is a FIFO" in str(error), error
+    results = tmp_path / "results"
+    results.mkdir()
+    os.mkfifo(results / "eegmat_heldout.json")
+    reuse = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(results)]
+    error = refused_without_blocking(lambda: main(reuse), [results / "eegmat_heldout.json"])
+    assert isinstance(error, ValueError) and "eegmat_heldout.json is a FIFO" in str(error), error
 
 
 def test_fault_5_loaded_parameters_pass_the_checks_of_fit(saved, tmp_path):
