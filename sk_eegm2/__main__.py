@@ -1,4 +1,4 @@
-"""Command line: ``python -m sk_eegm2 benchmark eegmat``."""
+"""Command line: python -m sk_eegm2 benchmark eegmat."""
 
 from __future__ import annotations
 
@@ -7,18 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from ._files import read_json
-from .benchmark import (
-    heldout_markdown,
-    include_runs,
-    markdown_table,
-    run_eegmat,
-    run_heldout,
-    save,
-    save_heldout,
-)
+
+#: PyTorch threads of the main job unless --threads says otherwise. One thread: on the
+#: project's 2-core machine two threads gained little alone and lost several times over
+#: beside another busy process (benchmarks/results/threads.md).
+DEFAULT_THREADS = 1
 
 #: The largest and deepest results file that --reuse and --include read: results hold a few
 #: numbers per model, seed and fold (kilobytes), nested a few levels deep.
@@ -34,16 +28,31 @@ def _read_results(path: str | Path) -> dict[str, Any]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line (returns the exit status)."""
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has one (not for flags, nor for "not given")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command line's parser, and that of its ``benchmark`` command."""
     parser = argparse.ArgumentParser(prog="python -m sk_eegm2", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser(
         "benchmark",
         help="pretrain EEGM2 and evaluate it across subjects beside classical baselines",
+        description="Pretrain EEGM2 and evaluate it across subjects on EEGMAT, beside "
+        "classical baselines; writes eegmat.json, .md and .png into --out.",
+        formatter_class=_DefaultsHelpFormatter,
     )
-    bench.add_argument("dataset", choices=["eegmat"])
-    bench.add_argument("--data", help="EEGMAT folder (else $SK_EEGM2_EEGMAT_PATH, else download)")
+    bench.add_argument("dataset", choices=["eegmat"], help="the dataset")
+    bench.add_argument(
+        "--data",
+        help="EEGMAT folder; if not given, $SK_EEGM2_EEGMAT_PATH, else a download from PhysioNet",
+    )
     bench.add_argument("--out", default="sk_eegm2_results", help="folder for JSON, Markdown, PNG")
     bench.add_argument(
         "--full",
@@ -52,13 +61,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument("--folds", type=int, default=6, help="GroupKFold folds (by subject)")
     bench.add_argument("--window", type=float, default=2.0, help="window length in seconds")
-    bench.add_argument("--subjects", type=int, default=None, help="use only the first N subjects")
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument(
+        "--subjects", type=int, default=None, help="use only the first N subjects (all if unset)"
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seeds every model")
+    bench.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="PyTorch threads (recorded in the results; one was fastest on a shared 2-core "
+        "machine, see benchmarks/results/threads.md)",
+    )
     bench.add_argument(
         "--heldout",
         action="store_true",
         help="the held-out protocol: settings chosen on subjects 0-11, reported on 12-35 "
-        "(4 folds, seeds 0, 1, 2; about 40 min on one CPU thread); writes eegmat_heldout.*",
+        "(4 folds, seeds 0, 1, 2); writes eegmat_heldout.json and .md",
     )
     bench.add_argument(
         "--include",
@@ -74,7 +92,35 @@ def main(argv: list[str] | None = None) -> int:
         "them again (to --include a peer's results afterwards)",
     )
     bench.add_argument("--quiet", action="store_true", help="no line per pretraining epoch")
+    return parser, bench
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line (returns the exit status)."""
+    parser, bench = _parser()
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        bench.error(f"--threads must be at least 1, got {args.threads}")
+    # PyTorch and MNE take seconds to import: only once the arguments are known to be valid.
+    from .datasets.eegmat import EEGMAT_FILE_PATTERN
+
+    if args.data is not None and not any(Path(args.data).expanduser().glob(EEGMAT_FILE_PATTERN)):
+        folder = Path(args.data).expanduser().absolute()
+        state = "holds no EEGMAT file (SubjectXX_1.edf)" if folder.is_dir() else "does not exist"
+        bench.error(f"--data {args.data}: the folder {folder} {state}")
+
+    import torch
+
+    from .benchmark import (
+        heldout_markdown,
+        include_runs,
+        markdown_table,
+        run_eegmat,
+        run_heldout,
+        save,
+        save_heldout,
+    )
+
     log = lambda line: print(line, flush=True)  # noqa: E731
     verbose = 0 if args.quiet else 1
     if args.heldout:
@@ -82,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse:
             heldout = _read_results(previous)
         else:
-            heldout = run_heldout(args.data, log=log, verbose=verbose)
+            heldout = run_heldout(args.data, threads=args.threads, log=log, verbose=verbose)
         for path in args.include:
             include_runs(heldout, _read_results(path), path)
         paths = save_heldout(heldout, args.out)
@@ -101,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         window_seconds=args.window,
         subjects=None if args.subjects is None else list(range(args.subjects)),
         random_state=args.seed,
+        threads=args.threads,
         log=log,
         verbose=verbose,
     )

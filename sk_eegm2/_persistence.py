@@ -44,7 +44,7 @@ WEIGHTS_FILE = "model.safetensors"
 #: Parameters of earlier versions that no longer exist, ignored when a folder saved by
 #: those versions is loaded (each changed how the model ran, never what it computes).
 #: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
-#: for a small speed-up (see the performance page).
+#: for a small speed-up (see the measurement log, docs/performance.rst).
 RETIRED_PARAMETERS = frozenset({"keep_freed_memory"})
 #: The largest and deepest config.json that loading reads. What save writes is parameters
 #: and fitted attributes (channel names, classes): kilobytes, nested a few levels deep.

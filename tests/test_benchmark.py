@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sk_eegm2.__main__ import main
 from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
 from sk_eegm2.benchmark import (
     HELDOUT,
+    READOUTS,
     heldout_markdown,
     include_runs,
     markdown_table,
@@ -69,12 +71,19 @@ def test_two_subjects_two_folds_pretrain_without_a_validation_split(eegmat_path)
 
 
 def test_command_line(eegmat_path, tmp_path, capsys):
-    assert main(
-        ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds", "2",
-         "--out", str(tmp_path)]
-    ) == 0  # fmt: skip
+    torch.set_num_threads(2)  # the run's --threads (default 1) replaces it, then restores it
+    try:
+        assert main(
+            ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds",
+             "2", "--out", str(tmp_path)]
+        ) == 0  # fmt: skip
+        restored = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(1)  # tests/conftest.py's setting
     out = capsys.readouterr().out
     assert "| Log band power + LR |" in out and (tmp_path / "eegmat.png").stat().st_size > 0
+    assert json.loads((tmp_path / "eegmat.json").read_text())["machine"]["torch_threads"] == 1
+    assert restored == 2
 
 
 def test_log_band_power_finds_the_alpha_rhythm():
@@ -133,3 +142,14 @@ def test_raw_window_baseline_sees_the_waveform():
     model = raw_window_pipeline(8).fit(X[::2], y[::2])
     assert model.score(X[1::2], y[1::2]) > 0.9
     assert model[0].transform(X).shape == (40, 2 * 8)
+
+
+def test_ridge_readout_beside_the_logistic_one(eegmat_path):
+    config = {**TINY, "fine": False, "readouts": ("logistic", "ridge")}
+    results = run_eegmat(eegmat_path, config=config, n_folds=2, subjects=[0, 1], log=print)
+    ridge = {"EEGM2 (Linear, ridge)", "EEGM2 (Linear, ridge, untrained)"}
+    assert ridge | {"EEGM2 (Linear)", "EEGM2 (Linear, untrained)"} <= set(results["summary"])
+    for name in ridge:  # scored by the decision function: a ridge gives no probabilities
+        for scores in results["folds"][name]:
+            assert 0 <= scores["balanced_accuracy"] <= 1 and 0 <= scores["roc_auc"] <= 1
+    assert not hasattr(READOUTS["ridge"](), "predict_proba")

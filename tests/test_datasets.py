@@ -168,6 +168,16 @@ def test_load_eegmat_overlap_and_resampling(eegmat_path: Path) -> None:
     np.testing.assert_array_equal(np.bincount(y), [n_rest, n_task])
 
 
+@pytest.mark.slow
+def test_load_eegmat_prints_nothing_unless_verbose(
+    eegmat_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    load_eegmat(0, path=eegmat_path)
+    assert capfd.readouterr() == ("", "")
+    load_eegmat(0, path=eegmat_path, verbose="info")
+    assert "matching events found" in "".join(capfd.readouterr())
+
+
 def test_load_eegmat_path_from_environment(
     eegmat_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

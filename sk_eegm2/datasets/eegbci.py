@@ -83,7 +83,8 @@ def load_eegbci(
     return_epochs : bool
         If True (default), return ``X`` as :class:`mne.Epochs`; if False, as a NumPy array.
     verbose : bool | str | int | None
-        MNE verbosity level; ``None`` uses MNE's configured level.
+        MNE's logging while reading: ``None`` (default) or False shows only MNE's warnings
+        and errors; True, ``"info"`` or another MNE level shows more.
 
     Returns
     -------
@@ -128,7 +129,7 @@ def load_eegbci(
         raise ValueError(f"tmax ({tmax}) must be greater than tmin ({tmin}).")
 
     mne_path = _mne_data_path(path)
-    with mne.use_log_level(verbose):
+    with mne.use_log_level(False if verbose is None else verbose):
         try:
             fnames = mne.datasets.eegbci.load_data(subject, runs, path=mne_path, update_path=False)
         except OSError as err:  # requests' errors derive from OSError too

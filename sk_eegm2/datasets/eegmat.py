@@ -87,7 +87,8 @@ def load_eegmat(
         If True (default), download the files missing from the folder from PhysioNet
         (``EEGMAT_URL``); if False, raise instead.
     verbose : bool | str | int | None
-        MNE verbosity level; ``None`` uses MNE's configured level.
+        MNE's logging while reading: ``None`` (default) or False shows only MNE's warnings
+        and errors; True, ``"info"`` or another MNE level shows more.
 
     Returns
     -------
@@ -125,7 +126,7 @@ def load_eegmat(
     # Checked here too, as make_windows only sees them once the files are downloaded.
     _check_window(window_seconds, stride_seconds, sfreq)
     folder = _data_folder(path)
-    with mne.use_log_level(verbose):
+    with mne.use_log_level(False if verbose is None else verbose):
         # Fetch every file before reading any, so a missing one fails fast.
         files = [
             (subject, recording, _fetch(f"Subject{subject:02d}_{recording}.edf", folder, download))
