@@ -38,6 +38,7 @@ from ._parameters import declared
 from ._training import resolve_device, restore_net
 from ._version import __version__
 from .nn import EEGM2Config
+from .nn.authors import check_weight_tensor
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -282,15 +283,7 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
             f"describes {sorted(described)}."
         )
     for name, module in described.items():
-        shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-        stored = {k: tuple(v.shape) for k, v in parts[name].items()}
-        if shapes != stored:
-            different = sorted(set(shapes.items()) ^ set(stored.items()))[:3]
-            raise ValueError(
-                f"The weights of {name} in {directory / WEIGHTS_FILE} do not match the "
-                f"network {where} describes (e.g. {different}); the files do not belong "
-                "together."
-            )
+        _check_stored_weights(name, module, parts[name], directory / WEIGHTS_FILE, where)
     estimator.device_ = resolve_device(device)
     for name, module in described.items():
         module.load_state_dict(parts[name], assign=True)  # the weights replace the meta tensors
@@ -301,6 +294,29 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
         else:  # frozen networks beside the net, on its device
             setattr(estimator, name, module.eval().requires_grad_(False).to(estimator.device_))
     return estimator
+
+
+def _check_stored_weights(
+    name: str, module: torch.nn.Module, stored: dict[str, torch.Tensor], file: Path, where: str
+) -> None:
+    """Refuse weights of ``name`` that are not those of ``module`` in shape and type, or not
+    finite (``module`` is on the meta device: nothing of its size is allocated yet)."""
+    expected = module.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in expected.items()}
+    found = {k: tuple(v.shape) for k, v in stored.items()}
+    if shapes != found:
+        different = sorted(set(shapes.items()) ^ set(found.items()))[:3]
+        raise ValueError(
+            f"The weights of {name} in {file} do not match the network {where} describes "
+            f"(e.g. {different}); the files do not belong together."
+        )
+    for key, tensor in stored.items():
+        check_weight_tensor(tensor, f"{name}.{key}", file)
+        if tensor.dtype != expected[key].dtype:
+            raise ValueError(
+                f"{file}: tensor '{name}.{key}' is of type {tensor.dtype}; the network "
+                f"{where} describes takes {expected[key].dtype}. Save the model again."
+            )
 
 
 def _read_config(directory: Path) -> Any:

@@ -25,6 +25,7 @@ import mne
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.__main__ import main
@@ -76,6 +77,21 @@ def test_fault_2_nan_and_non_floating_weights_are_refused(tmp_path):
             torch.save(cast, path)
             with pytest.raises(ValueError, match=rf"{path}.*'{key}'.*{dtype}.*floating"):
                 loader(path)
+
+
+def test_fault_2_also_holds_for_saved_folders(saved, tmp_path):
+    """A saved model's weights are read with the same care as the authors' files."""
+    folder = copy_of(saved, tmp_path)
+    weights = folder / "model.safetensors"
+    tensors = load_file(weights)
+    key = next(k for k in tensors if k.endswith(".bias"))
+    for value, what in [
+        (torch.full_like(tensors[key], float("nan")), "not finite"),
+        (tensors[key].to(torch.int32), "torch.int32"),
+    ]:
+        save_file({**tensors, key: value}, weights)
+        with pytest.raises(ValueError, match=rf"{weights}.*'{key}'.*{what}"):
+            EEGM2Pretrainer.from_pretrained(folder)
 
 
 def deflated_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> None:
