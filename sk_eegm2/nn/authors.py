@@ -227,7 +227,7 @@ def _load_checked(
     """``load_state_dict(strict=True)``, with the file named in the error (and ``note``)."""
     try:
         with warnings.catch_warnings():  # a network on the meta device copies nothing: known
-            warnings.filterwarnings("ignore", "copying from a non-meta parameter")
+            warnings.filterwarnings("ignore", ".*copying from a non-meta parameter")
             network.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{os.fspath(path)} does not fit the network{note}: {error}") from None
