@@ -562,7 +562,9 @@ None. Later input must have the same names in the same order.""",
         ----------
         directory : str or Path
             A new folder, or one written by ``save_pretrained`` before (other files in it
-            are refused: the folder is replaced).
+            are refused: the folder is replaced). A symlink to a folder stays a link: the
+            folder it points to gets the model. Of two saves racing to one folder, the
+            last one wins, each model whole.
 
         Returns
         -------
