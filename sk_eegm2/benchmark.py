@@ -222,7 +222,7 @@ def run_eegmat(
     dict
         Per-fold and summary scores per model, the settings, and the machine.
     """
-    with Compute(threads=threads, keep_freed_memory=False).scope():
+    with Compute(threads=threads).scope():
         return _run_eegmat(
             path, config, n_folds, window_seconds, subjects, random_state, log, verbose
         )
@@ -352,7 +352,7 @@ def run_heldout(
         ``runs`` (model -> list of per (seed, fold) scores), ``summary`` (see
         :func:`summarise_runs`), the settings and the machine.
     """
-    with Compute(threads=threads, keep_freed_memory=False).scope():
+    with Compute(threads=threads).scope():
         return _run_heldout(path, config, seeds, folds, log, verbose)
 
 
