@@ -19,7 +19,7 @@ endif
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: venv install lint test benchmark benchmark-reference docs docs-ci docs-noplot clean
+.PHONY: venv install lint test test-quick benchmark benchmark-reference docs docs-ci docs-noplot clean
 
 ifeq ($(strip $(VENV)),)
 venv:
@@ -48,6 +48,11 @@ test: install lint
 EEGMAT_DATA ?= ../shared/data/eegmat
 BENCHMARK_OUT ?= benchmarks/out
 BENCHMARK = $(PY) -m sk_eegm2 benchmark eegmat --data $(EEGMAT_DATA)
+
+# The loop while working (under a minute): no real EEG, subprocess, distributed or benchmark
+# tests (those marked slow), in the environment `make install` set up; `make test` runs them all.
+test-quick:
+	$(PY) -m pytest -m "not slow" -q
 
 benchmark: install
 	$(BENCHMARK) --out $(BENCHMARK_OUT)

@@ -32,9 +32,11 @@ from skorch.callbacks import Callback
 
 from . import _persistence
 from ._parameters import (
+    MAX_THREADS,
     NON_NEGATIVE,
     POSITIVE,
     POSITIVE_INT,
+    THREAD_COUNT,
     FittedAttribute,
     Widths,
     declared,
@@ -128,14 +130,16 @@ presets). None: the preset's.""",
         256,
         [POSITIVE_INT],
         "int",
-        "Chunk length of Mamba-2's scan: speed and memory, and results by rounding only.",
+        """Chunk length of Mamba-2's scan: speed and memory, and results by rounding only
+(see :doc:`/compute_options`).""",
         role="compute",
     )
     backend: str = parameter(
         "auto",
         [StrOptions({"auto", "torch", "mamba_ssm"})],
         '{"auto", "torch", "mamba_ssm"}',
-        "Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else PyTorch.",
+        """Mamba-2 kernels: mamba-ssm's fused Triton kernels on CUDA when installed, else
+PyTorch (see :doc:`/compute_options`).""",
         role="compute",
     )
     precision: str = parameter(
@@ -143,10 +147,10 @@ presets). None: the preset's.""",
         [StrOptions({"float32", "bfloat16"})],
         '{"float32", "bfloat16"}',
         """Autocast precision of the network's matmuls and convolutions, in training and
-inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" trains about
-1.35 times faster on CPUs with bfloat16 units (the paper network; 1.1 times the "cpu"
-preset) at a relative error of about 1 % in the gradients and 1e-4 or less in the loss of
-a training step; see the performance page.""",
+inference (the SSD scan, norms, losses and weights stay in float32). "bfloat16" trains
+faster on CPUs with bfloat16 units, the paper network more than the "cpu" preset, at a
+small rounding error in the gradients: see :doc:`/compute_options` and
+:ref:`the measurements <measured-bfloat16>`.""",
         role="compute",
     )
     compile: bool = parameter(
@@ -154,25 +158,26 @@ a training step; see the performance page.""",
         ["boolean"],
         "bool",
         """``torch.compile`` the network for training (same results up to rounding). On CPU
-the first step compiles for a minute or more (90 s for the "cpu" preset on the project's
-machine) and no speed-up was measured; for GPUs.""",
+the first step compiles for a long time and no speed-up was measured
+(:ref:`measurements <measured-compile>`); for GPUs.""",
         role="compute",
     )
     threads: int | None = parameter(
         None,
-        [POSITIVE_INT, None],
+        [THREAD_COUNT, None],
         "int or None",
-        """PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
-setting). 1 is fastest for small networks and lets joblib run folds side by side.""",
+        f"""PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
+setting), at most {MAX_THREADS}. 1 suits small networks and lets joblib run folds side by
+side (see :doc:`/compute_options`).""",
         role="compute",
     )
     checkpointing: bool = parameter(
         False,
         ["boolean"],
         "bool",
-        """Activation recomputation in every Mamba block: a third of the training step's
-memory for 1.2 to 1.3 times its time (the paper network on 64 windows of 19 x 256; long
-windows on small machines).""",
+        """Activation recomputation in every Mamba block: less memory for a training step,
+more time (:ref:`measurements <measured-checkpointing>`); for long windows on small
+machines.""",
         role="compute",
     )
     scaling: str | None = parameter(
@@ -272,7 +277,8 @@ resumed run ends as the uninterrupted run would, on the same device.""",
         None,
         ["random_state"],
         "int, RandomState or None",
-        "Seeds initialisation, shuffling, dropout and the validation split.",
+        """Seeds initialisation, shuffling, dropout and the validation split. None: a seed from
+the system; the process's global random states (numpy's, torch's) are left as they were.""",
         role="training",
     )
     verbose: int = parameter(

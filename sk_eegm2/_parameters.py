@@ -82,6 +82,11 @@ class FeatureSpec(Options):
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 POSITIVE = Interval(Real, 0, None, closed="neither")
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+#: The most threads that ``threads`` may ask for: more than the logical cores of any current
+#: machine (the largest have a few hundred). A larger number is a mistake (a typo, an edited
+#: config.json), and starting that many threads would exhaust the process's limits.
+MAX_THREADS = 1024
+THREAD_COUNT = Interval(Integral, 1, MAX_THREADS, closed="both")
 
 
 #: What a parameter is for: the network's shape (the preset and the fields of

@@ -27,9 +27,13 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from skorch import NeuralNet
 
+from ._files import read_json, regular_file
 from ._parameters import declared
 from ._training import resolve_device, restore_net
 from ._version import __version__
@@ -40,8 +44,12 @@ WEIGHTS_FILE = "model.safetensors"
 #: Parameters of earlier versions that no longer exist, ignored when a folder saved by
 #: those versions is loaded (each changed how the model ran, never what it computes).
 #: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
-#: for a small speed-up (see the performance page).
+#: for a small speed-up (see the measurement log, docs/performance.rst).
 RETIRED_PARAMETERS = frozenset({"keep_freed_memory"})
+#: The largest and deepest config.json that loading reads. What save writes is parameters
+#: and fitted attributes (channel names, classes): kilobytes, nested a few levels deep.
+MAX_CONFIG_BYTES = 16 * 2**20
+MAX_CONFIG_DEPTH = 32
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15)
 
 
@@ -189,24 +197,16 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
     """The estimator of class ``cls`` saved in ``directory``, its networks on ``device``."""
     directory = Path(directory)
     where = str(directory / CONFIG_FILE)
-    try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"No {CONFIG_FILE} in {directory}; is this a folder written by save_pretrained?"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{where} is not valid JSON: {error}.") from None
+    config = _read_config(directory)
     if not isinstance(config, dict) or config.get("class") != cls.__name__:
         found = config.get("class") if isinstance(config, dict) else None
         raise ValueError(
             f"{directory} holds a {found}, not a {cls.__name__}; load it with "
             f"{found}.from_pretrained."
         )
+    weights = regular_file(directory / WEIGHTS_FILE, f"saved model's {WEIGHTS_FILE}")
     try:
-        tensors = load_file(str(directory / WEIGHTS_FILE))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"No {WEIGHTS_FILE} in {directory}.") from None
+        tensors = load_file(weights)
     except (SafetensorError, OSError) as error:
         raise ValueError(
             f"{directory / WEIGHTS_FILE} is corrupted or truncated ({error}); save it again."
@@ -226,7 +226,7 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
             f"(sk_eegm2 {config.get('sk_eegm2_version')}) or edited."
         )
     estimator.set_params(**{k: _decode(v, where) for k, v in params.items()})
-    estimator._validate_params()
+    _validate_loaded_params(estimator, where)
 
     fitted = _section(config, "fitted", where)
     modules = [
@@ -279,6 +279,28 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
         else:  # frozen networks beside the net, on its device
             setattr(estimator, name, module.eval().requires_grad_(False).to(estimator.device_))
     return estimator
+
+
+def _read_config(directory: Path) -> Any:
+    """The JSON of ``directory``'s config.json, refused before reading if it is no such file."""
+    try:
+        what = f"saved model's {CONFIG_FILE}"
+        return read_json(directory / CONFIG_FILE, what, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"No {CONFIG_FILE} in {directory}; is this a folder written by save_pretrained?"
+        ) from None
+
+
+def _validate_loaded_params(estimator: Any, where: str) -> None:
+    """The checks of ``fit`` (the declared constraints) on parameters read from ``where``."""
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as error:
+        raise InvalidParameterError(
+            f"{where}: {error} The file was edited or damaged; correct the value, or save "
+            "the model again."
+        ) from None
 
 
 def _section(config: dict[str, Any], key: str, where: str) -> dict[str, Any]:

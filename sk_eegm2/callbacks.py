@@ -14,6 +14,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 from skorch.history import History
 
+from ._files import torch_archive
 from .distributed import is_main_process, unwrap
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -150,7 +151,8 @@ class TrainingCheckpoint(Callback):
 
     def _load(self) -> dict[str, Any]:
         try:
-            state = torch.load(self.path, weights_only=True)
+            checkpoint = torch_archive(self.path, "training checkpoint")
+            state = torch.load(checkpoint, weights_only=True, mmap=True)
         except Exception as error:  # a partial file cannot exist: writes are atomic
             raise ValueError(f"Cannot read the checkpoint {self.path}: {error}") from error
         if self.fingerprint is not None and state.get("fingerprint") != self.fingerprint:

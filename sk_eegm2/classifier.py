@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import os
+from functools import partial
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,7 +17,9 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
-from skorch import NeuralNetClassifier
+from skorch import NeuralNet, NeuralNetClassifier
+from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
+from torch.optim.lr_scheduler import LambdaLR
 
 from ._base import EEGM2Estimator
 from ._parameters import (
@@ -48,9 +51,32 @@ from .nn import (
 from .nn.authors import load_authors_head_weights
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
-from .validation import amplitude, check_labels, check_same_input
+from .validation import amplitude, check_amplitude, check_labels, check_same_input
 
 logger = logging.getLogger(__name__)
+
+
+#: The parameters of the network under a fine-mode head (FineTuneNetwork, PooledHeadNetwork),
+#: as skorch names them: those that ``backbone_lr``, ``probe_epochs`` and ``warmup_epochs``
+#: address.
+BACKBONE = "backbone.*"
+
+
+def _epoch_at_most(net: NeuralNet, last: int) -> bool:
+    """Whether the epoch that begins is one of the first ``last`` (skorch counts from 1)."""
+    return len(net.history) <= last
+
+
+def _epoch_is(net: NeuralNet, epoch: int) -> bool:
+    return len(net.history) == epoch
+
+
+def _warmup_factor(step: int, start: int, length: int) -> float:
+    """The learning-rate factor at optimiser ``step``: 1 before ``start``, then a linear rise
+    over ``length`` steps from ``1 / length`` to 1, then 1."""
+    if step < start:
+        return 1.0
+    return min(1.0, (step - start + 1) / length)
 
 
 class ClassifierNet(AutocastMixin, InterruptFlagMixin, NeuralNetClassifier):
@@ -184,6 +210,27 @@ any window length.""",
 lower than ``lr`` so that fine-tuning keeps what pretraining learned. None: ``lr``.""",
         role="training",
     )
+    probe_epochs: int = parameter(
+        0,
+        [Interval(Integral, 0, None, closed="left")],
+        "int",
+        """Fine mode: train only the head for this many epochs first, the network's own weights
+frozen, then the whole network (linear probing, then fine-tuning: LP-FT, Kumar et al. 2022),
+so that the randomly initialised head does not send large gradients into pretrained weights.
+With early stopping, ``patience`` counts these epochs too. 0: the whole network from the
+first epoch.""",
+        role="training",
+    )
+    warmup_epochs: int = parameter(
+        0,
+        [Interval(Integral, 0, None, closed="left")],
+        "int",
+        """Fine mode: the learning rates (``lr`` and ``backbone_lr``) rise linearly, batch by
+batch, from a step's share to their full value over this many epochs, counted from the first
+epoch that trains the network's own weights (after ``probe_epochs``); constant afterwards.
+0: no warm-up.""",
+        role="training",
+    )
     class_weight: str | dict | None = parameter(
         None,
         [StrOptions({"balanced"}), dict, None],
@@ -238,7 +285,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             return None
         if isinstance(source, FrozenEstimator):
             source = source.estimator
-        if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
+        if isinstance(source, (str, os.PathLike)) and _names_a_file(source):
             # A state-dict file of the authors' network, as it is: no pretraining here.
             return EEGM2Pretrainer(
                 init_weights=source,
@@ -284,11 +331,18 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 "The 'max_epochs' parameter of EEGM2Classifier must be at least 1 without "
                 "init_head (a head that is not trained predicts nothing); got 0."
             )
-        if self.mode == "light" and self.augment is not None:
-            raise ValueError(
-                "augment transforms windows, but light mode trains its head on features of "
-                "the frozen encoder, computed once: use augment=None, or mode='fine'."
-            )
+        if self.mode == "light":
+            if self.augment is not None:
+                raise ValueError(
+                    "augment transforms windows, but light mode trains its head on features "
+                    "of the frozen encoder, computed once: use augment=None, or mode='fine'."
+                )
+            if self.probe_epochs or self.warmup_epochs:
+                raise ValueError(
+                    "probe_epochs and warmup_epochs schedule the training of the network's "
+                    "own weights, which light mode keeps frozen: set them to 0, or use "
+                    "mode='fine'."
+                )
         if self.mode == "fine" and self.head == "pooled" and self.init_head is not None:
             raise ValueError(
                 "init_head holds the authors' head, on the reconstruction: it needs "
@@ -313,6 +367,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 eeg.shape, pretrainer._fitted_shape(), source="the pretrained network",
                 any_length=True,
             )  # fmt: skip
+            # Units too: the network learnt from windows of the pretrainer's amplitude.
+            check_amplitude(eeg.X, pretrainer.amplitude_, source="the pretrained network")
             config = pretrainer.config_
             self.scaling_ = pretrainer.scaling_
         self._record_input(eeg.shape, config)
@@ -359,7 +415,12 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 criterion__weight=class_weights,
                 optimizer=torch.optim.Adam,
                 optimizer_params={"weight_decay": self.weight_decay, **self._param_groups()},
-                callbacks=self._augment_callbacks(seed),
+                callbacks=[
+                    *self._fine_tuning_callbacks(
+                        steps_per_epoch=-(-len(train[0]) // self.batch_size)
+                    ),
+                    *self._augment_callbacks(seed),
+                ],
                 classes=np.arange(len(self.classes_)),
             )
 
@@ -373,7 +434,29 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         """skorch's optimizer parameter groups that give the backbone ``backbone_lr``."""
         if self.mode != "fine" or self.backbone_lr is None:
             return {}
-        return {"param_groups": [("backbone.*", {"lr": self.backbone_lr})]}
+        return {"param_groups": [(BACKBONE, {"lr": self.backbone_lr})]}
+
+    def _fine_tuning_callbacks(self, steps_per_epoch: int) -> list[tuple[str, Callback]]:
+        """skorch callbacks of ``probe_epochs`` (freezing) and ``warmup_epochs`` (schedule)."""
+        callbacks: list[tuple[str, Callback]] = []
+        if self.probe_epochs:
+            # Frozen at every probe epoch, not only the first, so a run resumed from a
+            # checkpoint of a probe epoch freezes too.
+            probing = partial(_epoch_at_most, last=self.probe_epochs)
+            unfreezing = partial(_epoch_is, epoch=self.probe_epochs + 1)
+            callbacks += [
+                ("probe", Freezer(BACKBONE, at=probing)),
+                ("fine_tune", Unfreezer(BACKBONE, at=unfreezing)),
+            ]
+        if self.warmup_epochs:
+            factor = partial(
+                _warmup_factor,
+                start=self.probe_epochs * steps_per_epoch,
+                length=self.warmup_epochs * steps_per_epoch,
+            )
+            schedule = LRScheduler(policy=LambdaLR, lr_lambda=factor, step_every="batch")
+            callbacks.append(("warmup", schedule))
+        return callbacks
 
     def _class_weights(self, labels: np.ndarray) -> torch.Tensor | None:
         if self.class_weight is None:
@@ -456,3 +539,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 raise ValueError(f"{where}: {name} does not fit mode={self.mode!r}.")
         if len(self.classes_) < 2:
             raise ValueError(f"{where}: classes_ needs at least 2 classes.")
+
+
+def _names_a_file(path: str | os.PathLike[str]) -> bool:
+    """Whether something other than a folder is at ``path`` (a special file is refused later)."""
+    return Path(path).exists() and not Path(path).is_dir()

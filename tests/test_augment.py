@@ -199,3 +199,12 @@ def test_the_augment_setting_is_saved_and_loaded(tmp_path):
     spec = {"shift": 0.1, "channel_dropout": 0.2}
     EEGM2Pretrainer(**TINY, max_epochs=1, augment=spec).fit(X).save_pretrained(tmp_path / "m")
     assert EEGM2Pretrainer.from_pretrained(tmp_path / "m").augment == spec
+
+
+def test_draws_do_not_depend_on_the_batch_dtype():
+    x = windows()
+    composed = make_augmentation(dict.fromkeys(augment.AUGMENTATIONS, 0.2))
+    single = composed(x, generator())
+    double = composed(x.double(), generator())
+    assert double.dtype == torch.float64
+    torch.testing.assert_close(double.float(), single, rtol=1e-5, atol=1e-5)

@@ -12,6 +12,7 @@ from sk_eegm2.__main__ import main
 from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
 from sk_eegm2.benchmark import (
     HELDOUT,
+    READOUTS,
     heldout_markdown,
     include_runs,
     markdown_table,
@@ -42,10 +43,16 @@ def test_cross_subject_study_on_real_eeg(eegmat_path, tmp_path):
     for mode in ("Linear", "Light"):  # every EEGM2 mode beside its untrained twin
         assert f"EEGM2 ({mode}, untrained)" in results["summary"]
     assert "EEGM2 (Scratch = Fine, untrained)" in results["summary"]
-    for runs in results["folds"].values():
+    for name, runs in results["folds"].items():
         assert len(runs) == 2
-        for scores in runs:
-            assert 0 <= scores["balanced_accuracy"] <= 1 and 0 <= scores["roc_auc"] <= 1
+        for metric in ("balanced_accuracy", "roc_auc"):  # the summary is that of the folds
+            scores = [run[metric] for run in runs]
+            assert results["summary"][name][metric] == {
+                "mean": pytest.approx(np.mean(scores)),
+                "std": pytest.approx(np.std(scores)),
+            }
+    # each model is scored on its own predictions
+    assert len({runs[0]["roc_auc"] for runs in results["folds"].values()}) > 1
     assert any("pretrained on" in line for line in lines)  # progress is reported
     assert results["n_subjects"] == 4 and results["machine"]["versions"]["torch"]
     paths = save(results, tmp_path)
@@ -120,7 +127,7 @@ def test_heldout_protocol_reports_seeds_and_merges_a_peer(eegmat_path, tmp_path,
     # a peer's file merged later into the saved runs, without running them again
     peer_file = tmp_path / "eegnet.json"
     peer_file.write_text(json.dumps({"runs": {"EEGNet": peer["runs"]["ShallowFBCSPNet"]}}))
-    argv = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(tmp_path)]
+    argv = ["benchmark", "eegmat", "--protocol", "heldout", "--reuse", "--out", str(tmp_path)]
     assert main([*argv, "--include", str(peer_file)]) == 0
     merged = json.loads(paths[0].read_text())
     assert {"EEGNet", "ShallowFBCSPNet", "EEGM2 (Linear)"} <= set(merged["summary"])
@@ -135,3 +142,14 @@ def test_raw_window_baseline_sees_the_waveform():
     model = raw_window_pipeline(8).fit(X[::2], y[::2])
     assert model.score(X[1::2], y[1::2]) > 0.9
     assert model[0].transform(X).shape == (40, 2 * 8)
+
+
+def test_ridge_readout_beside_the_logistic_one(eegmat_path):
+    config = {**TINY, "fine": False, "readouts": ("logistic", "ridge")}
+    results = run_eegmat(eegmat_path, config=config, n_folds=2, subjects=[0, 1], log=print)
+    ridge = {"EEGM2 (Linear, ridge)", "EEGM2 (Linear, ridge, untrained)"}
+    assert ridge | {"EEGM2 (Linear)", "EEGM2 (Linear, untrained)"} <= set(results["summary"])
+    for name in ridge:  # scored by the decision function: a ridge gives no probabilities
+        for scores in results["folds"][name]:
+            assert 0 <= scores["balanced_accuracy"] <= 1 and 0 <= scores["roc_auc"] <= 1
+    assert not hasattr(READOUTS["ridge"](), "predict_proba")

@@ -50,6 +50,7 @@ EEGM2Pretrainer(widths=(4, 8), d_state=4, expand=2, headdim=4, chunk_size=16, ma
 """
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     settings = {**TINY, "max_epochs": 6, "patience": None, "random_state": 0}
     child = subprocess.Popen(
@@ -201,6 +202,7 @@ print(status_mb("VmHWM:") - before, X.nbytes / 2**20, features.shape[0])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.path.exists("/proc/self/clear_refs"), reason="measures peak memory through Linux's /proc"
 )

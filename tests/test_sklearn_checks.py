@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sklearn.utils.estimator_checks import parametrize_with_checks
+import functools
+
+import pytest
+from sklearn.utils.estimator_checks import _get_check_estimator_ids, estimator_checks_generator
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 
@@ -38,12 +41,44 @@ EXPECTED_FAILURES = {
 }
 
 
-@parametrize_with_checks(
-    [
-        EEGM2Pretrainer(**TINY, max_epochs=2),
-        EEGM2Classifier(**TINY, max_epochs=30, lr=1e-2),
-    ],
-    expected_failed_checks=lambda est: EXPECTED_FAILURES[type(est).__name__],
+#: Checks that train the classifier until it fits the checks' data, several times each:
+#: most of this file's time, so left out of the quick loop (``pytest -m "not slow"``).
+TRAINING_CHECKS = frozenset(
+    {
+        "check_classifiers_train",
+        "check_classifiers_classes",
+        "check_class_weight_classifiers",
+        "check_classifier_data_not_an_array",
+        "check_estimators_dtypes",
+    }
+)
+
+
+def check_cases(estimators):
+    """``parametrize_with_checks``'s cases, with the training checks marked slow."""
+    for estimator in estimators:
+        expected = EXPECTED_FAILURES[type(estimator).__name__]
+        for case in estimator_checks_generator(
+            estimator, expected_failed_checks=expected, mark="xfail"
+        ):
+            values, marks = (
+                (case.values, list(case.marks)) if hasattr(case, "marks") else (case, [])
+            )
+            check = values[1]
+            name = (check.func if isinstance(check, functools.partial) else check).__name__
+            if name in TRAINING_CHECKS:
+                marks.append(pytest.mark.slow)
+            yield pytest.param(*values, marks=marks)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "check"),
+    list(
+        check_cases(
+            [EEGM2Pretrainer(**TINY, max_epochs=2), EEGM2Classifier(**TINY, max_epochs=30, lr=1e-2)]
+        )
+    ),
+    ids=_get_check_estimator_ids,
 )
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)

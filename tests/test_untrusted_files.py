@@ -7,21 +7,49 @@ the file and what is wrong, before anything large is allocated and without block
 from __future__ import annotations
 
 import io
+import json
+import math
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import zipfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
+import mne
+import numpy as np
 import pytest
 import torch
 
+from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2._persistence import MAX_CONFIG_BYTES
+from sk_eegm2.datasets import load_eegbci, load_eegmat, make_windows
 from sk_eegm2.nn import EEGM2, FineTuneNetwork
 from sk_eegm2.nn.authors import authors_state_dict, load_authors_classifier, load_authors_eegm2
+from sk_eegm2.streaming import RecordingWindows
+from sk_eegm2.validation import AmplitudeWarning
 
 TINY_NETWORK = {"widths": (8, 16), "d_state": 4, "d_conv": 3, "expand": 2, "headdim": 4}
+TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
+X = np.random.default_rng(0).standard_normal((24, 3, 32)).astype(np.float32)
+Y = np.arange(24) % 2
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """The folder a fitted tiny pretrainer was saved in."""
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(X)
+    return pretrainer.save_pretrained(tmp_path_factory.mktemp("saved") / "model")
+
+
+def copy_of(folder: Path, tmp_path: Path) -> Path:
+    """A copy of a saved folder, to edit."""
+    return Path(shutil.copytree(folder, tmp_path / f"copy-of-{folder.name}"))
 
 
 def authors_fine_state(n_times: int = 32, hidden: int = 8) -> dict[str, torch.Tensor]:
@@ -141,3 +169,138 @@ def test_fault_9_empty_files_and_zero_size_tensors_get_a_clear_refusal(tmp_path)
     torch.save({**head, "fc.0.weight": head["fc.0.weight"][:, :0]}, path)
     with pytest.raises(ValueError, match=rf"{path}.*'fc\.0\.weight'.*no elements"):
         load_authors_classifier(path)
+
+
+def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusal(saved, tmp_path):
+    """Fault 9: RecursionError for deeply nested JSON, "Bad EDF file provided." without the
+    file's name, OverflowError for window_seconds=inf."""
+    folder = copy_of(saved, tmp_path)
+    config = folder / "config.json"
+    config.write_text(
+        '{"class": "EEGM2Pretrainer", "params": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    )
+    with pytest.raises(ValueError, match=rf"{config} nests arrays or objects more than \d+ deep"):
+        EEGM2Pretrainer.from_pretrained(folder)
+
+    eegmat = tmp_path / "eegmat"
+    eegmat.mkdir()
+    for name in ("Subject00_1.edf", "Subject00_2.edf"):
+        (eegmat / name).write_bytes(b"not an EDF header")
+    bad = eegmat / "Subject00_1.edf"
+    with pytest.raises(ValueError, match=rf"{bad} could not be read as a recording.*Bad EDF"):
+        load_eegmat(subjects=[0], path=eegmat)
+    with pytest.raises(ValueError, match=rf"{bad} could not be read as a recording"):
+        RecordingWindows([bad], 2.0)
+
+    raw = mne.io.RawArray(np.zeros((2, 640)), mne.create_info(2, 64.0, "eeg"), verbose=False)
+    finite = "window_seconds must be positive and finite"
+    for window in (math.inf, math.nan):
+        with pytest.raises(ValueError, match=finite):
+            make_windows(raw, window)
+        with pytest.raises(ValueError, match=finite):
+            load_eegmat(subjects=[0], path=tmp_path / "nowhere", window_seconds=window)
+        with pytest.raises(ValueError, match=finite):
+            load_eegbci(path=tmp_path / "nowhere", window_seconds=window)
+        with pytest.raises(ValueError, match=finite):
+            RecordingWindows([raw], window)
+
+
+def refused_without_blocking(call: Callable[[], object], fifos: list[Path]) -> BaseException:
+    """The error ``call`` raises, failing the test if it waits on one of the ``fifos``."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as error:
+            raised.append(error)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    blocked = worker.is_alive()
+    for fifo in fifos:  # a writer that opens and closes gives a blocked reader its EOF
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass  # no reader waits on it
+    worker.join(timeout=30)
+    assert not blocked, f"it waited on a FIFO ({[f.name for f in fifos]}) instead of refusing"
+    assert raised, "it accepted the file"
+    return raised[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
+def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
+    """Fault 4: config.json linked to /dev/zero was read until MemoryError; a FIFO as
+    config.json, model.safetensors, init_weights (or an EDF file) blocked forever."""
+    folder = copy_of(saved, tmp_path)
+    config = folder / "config.json"
+    config.unlink()
+    config.symlink_to("/dev/zero")
+    with pytest.raises(ValueError, match=rf"{config} \(a link to /dev/zero\) is a character dev"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    config.unlink()
+    with open(config, "wb") as file:  # sparse: a size, no bytes written
+        file.truncate(MAX_CONFIG_BYTES + 1)
+    with pytest.raises(ValueError, match=rf"{config} is larger than {MAX_CONFIG_BYTES} bytes"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    config.unlink()
+    config.mkdir()
+    with pytest.raises(ValueError, match=rf"{config} is a folder, not a regular file"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    config.rmdir()
+
+    os.mkfifo(config)
+    error = refused_without_blocking(lambda: EEGM2Pretrainer.from_pretrained(folder), [config])
+    assert isinstance(error, ValueError) and f"{config} is a FIFO" in str(error), error
+    config.unlink()
+    shutil.copy(saved / "config.json", config)
+    weights = folder / "model.safetensors"
+    weights.unlink()
+    os.mkfifo(weights)
+    error = refused_without_blocking(lambda: EEGM2Pretrainer.from_pretrained(folder), [weights])
+    assert isinstance(error, ValueError) and f"{weights} is a FIFO" in str(error), error
+
+    init = tmp_path / "best_model.pth"
+    os.mkfifo(init)
+    for estimator in (EEGM2Pretrainer(init_weights=init), EEGM2Classifier(pretrained=init)):
+        error = refused_without_blocking(partial(estimator.fit, X, Y), [init])
+        assert isinstance(error, ValueError) and f"{init} is a FIFO" in str(error), error
+    edf = tmp_path / "a.edf"
+    os.mkfifo(edf)
+    error = refused_without_blocking(lambda: RecordingWindows([edf], 2.0), [edf])
+    assert isinstance(error, ValueError) and f"{edf} is a FIFO" in str(error), error
+    eegmat = tmp_path / "eegmat"
+    eegmat.mkdir()
+    fifos = [eegmat / "Subject00_1.edf", eegmat / "Subject00_2.edf"]
+    for fifo in fifos:
+        os.mkfifo(fifo)
+    error = refused_without_blocking(lambda: load_eegmat(subjects=[0], path=eegmat), fifos)
+    assert isinstance(error, ValueError) and f"{fifos[0]} is a FIFO" in str(error), error
+
+
+def test_fault_5_loaded_parameters_pass_the_checks_of_fit(saved, tmp_path):
+    """Fault 5: from_pretrained accepted "threads": 1000000 from an edited config.json, and
+    transform then tried to start a million threads."""
+    folder = copy_of(saved, tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["params"]["threads"] = 1_000_000
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=rf"(?s){folder / 'config.json'}.*'threads' parameter"):
+        EEGM2Pretrainer.from_pretrained(folder)
+    with pytest.raises(ValueError, match="'threads' parameter"):
+        EEGM2Pretrainer(**TINY, max_epochs=1, threads=1_000_000).fit(X)
+
+
+def test_fault_6_a_classifier_warns_of_other_units_than_its_pretrained_network(saved):
+    """Fault 6: a classifier fitted on volts over a pretrainer fitted on microvolts gave no
+    units warning (pretrainer.transform on the same data did)."""
+    pretrainer = EEGM2Pretrainer.from_pretrained(saved)
+    volts = X * 1e-6
+    with pytest.warns(AmplitudeWarning, match="other units"):
+        pretrainer.transform(volts)
+    for mode in ("fine", "light"):
+        classifier = EEGM2Classifier(pretrained=pretrainer, mode=mode, max_epochs=1)
+        with pytest.warns(AmplitudeWarning, match="the pretrained network saw in fit"):
+            classifier.fit(volts, Y)

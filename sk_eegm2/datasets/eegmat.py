@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pooch
 
-from .windows import _check_window, _epochs_to_xyg, _standard_1020, make_windows
+from .windows import (
+    _check_window,
+    _epochs_to_xyg,
+    _standard_1020,
+    make_windows,
+    read_recording,
+)
 
 #: Where :func:`load_eegmat` downloads missing files from (one ``SubjectXX_N.edf`` per file).
 EEGMAT_URL = "https://physionet.org/files/eegmat/1.0.0/"
@@ -224,7 +230,7 @@ def _fetch(fname: str, folder: Path, download: bool) -> Path:
 
 def _read_recording(fname: Path) -> mne.io.BaseRaw:
     """Read one EEGMAT EDF file: its 19 EEG channels, named as in the 10-20 system."""
-    raw = mne.io.read_raw_edf(fname)
+    raw = read_recording(fname, mne.io.read_raw_edf)
     # EDF labels read "EEG Fp1"; look them up case-insensitively, as files from other copies
     # of the dataset may differ in case. Picking by name drops "EEG A2-A1" (an ear-to-ear
     # derivation) and "ECG ECG", which are not scalp EEG, and fixes the channel order.

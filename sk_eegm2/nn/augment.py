@@ -1,9 +1,10 @@
 """Random transformations of EEG windows for training: shift, scaling, noise, channel dropout.
 
 Each augmentation is a frozen dataclass called as ``augmentation(x, generator)`` on a batch
-``x`` of windows (batch, channels, time); it returns a new tensor of the same shape and dtype
-and draws every random number from ``generator``, so a seeded generator gives the same
-augmented batches on every run. A strength of 0 leaves the windows as they are.
+``x`` of windows (batch, channels, time); it returns a new tensor of the same shape, dtype and
+device and draws every random number from ``generator`` (on the generator's device, whatever
+the batch's: the numbers do not depend on where the batch lies), so a seeded generator gives
+the same augmented batches on every run. A strength of 0 leaves the windows as they are.
 :func:`make_augmentation` builds the composition that a plain mapping such as
 ``{"shift": 0.1, "noise": 0.05}`` names (the form estimators take: JSON, cloneable,
 searchable).
@@ -45,7 +46,7 @@ class TimeShift:
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         n_times = x.shape[-1]
         most = int(self.max_fraction * n_times)
-        shifts = torch.randint(-most, most + 1, (len(x),), generator=generator, device=x.device)
+        shifts = torch.randint(-most, most + 1, (len(x),), generator=generator).to(x.device)
         # Output sample t of window i reads input sample t - shift_i, where that exists.
         source = torch.arange(n_times, device=x.device) - shifts[:, None]
         inside = (source >= 0) & (source < n_times)
@@ -68,7 +69,7 @@ class AmplitudeScale:
         _check_strength("AmplitudeScale's max_change", self.max_change, 1)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        draws = torch.rand(len(x), generator=generator, device=x.device, dtype=x.dtype)
+        draws = torch.rand(len(x), generator=generator).to(x.device, x.dtype)
         factors = 1 + self.max_change * (2 * draws - 1)
         return x * factors[:, None, None]
 
@@ -91,7 +92,7 @@ class GaussianNoise:
         _check_strength("GaussianNoise's relative_std", self.relative_std, float("inf"))
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
         return x + noise * self.relative_std * x.std(dim=-1, keepdim=True)
 
 
@@ -110,7 +111,7 @@ class ChannelDropout:
         _check_strength("ChannelDropout's p", self.p, 1)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        draws = torch.rand(x.shape[:2], generator=generator, device=x.device)
+        draws = torch.rand(x.shape[:2], generator=generator).to(x.device)
         return x * (draws >= self.p)[..., None].to(x.dtype)
 
 

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from .._files import regular_file
+from .._files import torch_archive
 from .eegm2 import EEGM2
 from .heads import FineTuneNetwork, LightHead
 
@@ -54,8 +52,7 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         ``DataParallel``) removed and a nesting under ``state_dict`` / ``model_state_dict``
         / ``model`` unwrapped.
     """
-    file = regular_file(path, "checkpoint file")
-    _check_archive(file, path)
+    file = torch_archive(path, "checkpoint file")
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # a crafted file can make the unpickler fail in any way
@@ -83,30 +80,6 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         _check_weights(value, key, path)
         state[str(key).removeprefix("module.")] = value
     return state
-
-
-def _check_archive(file: Path, path: str | os.PathLike[str]) -> None:
-    """Refuse all but torch.save's zip format with its records stored uncompressed.
-
-    Stored records take no more memory than the file's size; a compressed one could unpack
-    to any size, and a file of the legacy format (before PyTorch 1.6) declares sizes that
-    are allocated before they are read.
-    """
-    resave = "Load it with torch.load and save it again with torch.save (PyTorch 1.6 or later)."
-    try:
-        with zipfile.ZipFile(file) as archive:
-            records = archive.infolist()
-    except (zipfile.BadZipFile, OSError):
-        raise ValueError(
-            f"{os.fspath(path)} is not the zip archive that torch.save writes. {resave}"
-        ) from None
-    compressed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
-    if compressed:
-        raise ValueError(
-            f"{os.fspath(path)} holds compressed records ({', '.join(compressed[:3])}); "
-            f"torch.save stores them uncompressed, and a compressed one could unpack to any "
-            f"size, so it was not read. {resave}"
-        )
 
 
 def _check_weights(tensor: Tensor, key: object, path: str | os.PathLike[str]) -> None:
