@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 #: PyTorch threads of the main job unless --threads says otherwise. One thread: on the
-#: project's 2-core machine two threads gained little alone and lost several times over
-#: beside another busy process (benchmarks/results/threads.md).
+#: project's 2-core machine, shared with other jobs, one thread trained several times faster
+#: than two, with or without a busy loop beside (benchmarks/results/threads.md).
 DEFAULT_THREADS = 1
 
 
