@@ -64,7 +64,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "benchmark",
         help="pretrain EEGM2 and evaluate it across subjects beside classical baselines",
         description="Pretrain EEGM2 and evaluate it across subjects on EEGMAT, beside "
-        "classical baselines; writes eegmat.json, .md and .png into --out.",
+        "classical baselines; writes the results (JSON, Markdown, a figure) into --out.",
         formatter_class=_DefaultsHelpFormatter,
     )
     bench.add_argument("dataset", choices=["eegmat"], help="the dataset")
@@ -98,8 +98,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
         "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
         "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
-        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*). heldout and "
-        "bci-report run many models over 3 seeds: hours on 2 CPU cores",
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*); each "
+        "results file records the run's total time",
     )
     bench.add_argument(
         "--include",
