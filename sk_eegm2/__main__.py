@@ -11,8 +11,8 @@ from typing import Any
 from ._files import read_json
 
 #: PyTorch threads of the main job unless --threads says otherwise. One thread: on the
-#: project's 2-core machine two threads gained little alone and lost several times over
-#: beside another busy process (benchmarks/results/threads.md).
+#: project's 2-core machine, shared with other jobs, one thread trained several times faster
+#: than two, with or without a busy loop beside (benchmarks/results/threads.md).
 DEFAULT_THREADS = 1
 
 #: The largest and deepest results file that --reuse and --include read: results hold a few
@@ -78,7 +78,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "benchmark",
         help="pretrain EEGM2 and evaluate it across subjects beside classical baselines",
         description="Pretrain EEGM2 and evaluate it across subjects on EEGMAT, beside "
-        "classical baselines; writes eegmat.json, .md and .png into --out.",
+        "classical baselines; writes the results (JSON, Markdown, a figure) into --out.",
         formatter_class=_DefaultsHelpFormatter,
     )
     bench.add_argument("dataset", choices=["eegmat"], help="the dataset")
@@ -112,7 +112,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
         "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
         "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
-        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*)",
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*); each "
+        "results file records the run's total time",
     )
     bench.add_argument(
         "--jobs",
