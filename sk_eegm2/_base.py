@@ -266,8 +266,10 @@ checked before training starts.""",
         ["boolean"],
         "bool",
         """With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
-over. The checkpoint must come from the same settings and data (else ValueError); a
-resumed run ends as the uninterrupted run would, on the same device.""",
+over. The checkpoint must come from the same settings and data (else ValueError): the same
+values of every parameter that changes the run's numbers, rounding included (``threads``
+and ``compile`` too; not ``verbose``, ``device`` or ``num_workers``). A resumed run ends as
+the uninterrupted run would, on the same device.""",
         role="training",
         saved=False,
         fingerprinted=False,
