@@ -127,8 +127,9 @@ class InterruptFlagMixin(NeuralNet):
     on. :func:`train` reads ``interrupted_`` after training and raises
     :class:`TrainingStopped`. skorch's early stopping ends training by raising
     KeyboardInterrupt too: that one is no Ctrl-C. A Ctrl-C puts back the weights of the
-    start of the epoch it stopped (:meth:`StopOnNonFiniteLoss.rewind`), before early
-    stopping, at the end of training, puts back those of the best epoch if there is one.
+    start of the epoch it stopped
+    (:meth:`~sk_eegm2.callbacks.StopOnNonFiniteLoss.rewind`), before early stopping, at the
+    end of training, puts back those of the best epoch if there is one.
     """
 
     interrupted_ = False

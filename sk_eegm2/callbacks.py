@@ -44,9 +44,15 @@ class StopOnNonFiniteLoss(Callback):
     that stop an epoch midway restore them with :meth:`rewind`.
     """
 
+    def initialize(self) -> StopOnNonFiniteLoss:
+        self.good_weights_: dict[str, torch.Tensor] = {}
+        self.batch_ = 0
+        return self
+
     def rewind(self, net: NeuralNet) -> None:
-        """Put back the weights of ``net`` at the start of the current epoch."""
-        net.module_.load_state_dict(self.good_weights_)
+        """Put back the weights of ``net`` at the start of the current epoch, if one began."""
+        if self.good_weights_:
+            net.module_.load_state_dict(self.good_weights_)
 
     def on_epoch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
         self.good_weights_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}

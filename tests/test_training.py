@@ -91,6 +91,14 @@ def test_ctrl_c_raises_training_stopped_with_what_was_trained():
         fit([("stop", StopAt(1, KeyboardInterrupt()))])
     assert len(stopped.value.trained.history) == 0
 
+    class StopAtFirstEpochBegin(Callback):  # before any weights of an epoch's start are kept
+        def on_epoch_begin(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingStopped) as stopped:
+        fit([("stop", StopAtFirstEpochBegin())])
+    assert len(stopped.value.trained.history) == 0
+
 
 def test_a_non_finite_loss_raises_training_stopped_with_good_weights():
     def nan_loss(*args, **kwargs):
