@@ -268,8 +268,10 @@ checked before training starts.""",
         ["boolean"],
         "bool",
         """With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
-over. The checkpoint must come from the same settings and data (else ValueError); a
-resumed run ends as the uninterrupted run would, on the same device.""",
+over. The checkpoint must come from the same settings and data (else ValueError): the same
+values of every parameter that changes the run's numbers, rounding included (``threads``
+and ``compile`` too; not ``verbose``, ``device`` or ``num_workers``). A resumed run ends as
+the uninterrupted run would, on the same device.""",
         role="training",
         saved=False,
         fingerprinted=False,
@@ -445,7 +447,7 @@ None. Later input must have the same names in the same order.""",
 
         An error leaves the fitted attributes as they were before. Training stopped by
         Ctrl-C or a non-finite loss (:class:`~sk_eegm2._training.TrainingStopped`) keeps
-        what it trained if at least one epoch was complete, else it too leaves them as they
+        what its complete epochs trained if there is one, else it too leaves them as they
         were; a Ctrl-C is then raised again as a
         :class:`~sk_eegm2._training.TrainingInterrupted`, a non-finite loss as its
         :class:`~sk_eegm2.callbacks.NonFiniteLossError`.
@@ -460,7 +462,7 @@ None. Later input must have the same names in the same order.""",
             with self._compute().scope():  # threads
                 yield
         except TrainingStopped as stopped:
-            epochs = stopped.completed_epochs
+            epochs = len(stopped.trained.history)
             if epochs:
                 self._keep(stopped.trained)
             else:
@@ -469,11 +471,14 @@ None. Later input must have the same names in the same order.""",
                 raise stopped.error from None
             name = type(self).__name__
             kept = (
-                f"{name} holds the network trained until then ({epochs} complete epochs)"
+                f"{name} holds the network of the last complete epoch (of the best one, with "
+                "a validation split)"
                 if epochs
                 else f"no epoch was complete, so {name} was left as it was before fit"
             )
-            raise TrainingInterrupted(f"Training was interrupted (Ctrl-C); {kept}.") from None
+            raise TrainingInterrupted(
+                f"Training was interrupted (Ctrl-C) in epoch {epochs + 1}; {kept}."
+            ) from None
         except BaseException:
             self._restore(before)
             raise

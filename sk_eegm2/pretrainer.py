@@ -107,6 +107,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
             "The parts of ``features``, parsed in ``fit``: what ``transform`` returns.",
             [FeatureSpec(tuple)],
         ),
+        "n_time_bins_": fitted(
+            "int",
+            "``n_time_bins`` in ``fit``: the bins that ``transform`` returns.",
+            [POSITIVE_INT],
+        ),
     }
 
     init_weights: str | os.PathLike[str] | None = parameter(
@@ -178,7 +183,11 @@ e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`. Read in ``fit``
         role="model",
     )
     n_time_bins: int = parameter(
-        8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.', role="model"
+        8,
+        [POSITIVE_INT],
+        "int",
+        'Time bins of the "bins" features; read in ``fit`` (``n_time_bins_``).',
+        role="model",
     )
     mask_ratio: float = parameter(
         0.0,
@@ -283,6 +292,7 @@ with windows from the start of the epoch). One process without a launcher works 
 
     def _fit(self, X: Any, groups: Any) -> None:
         self.features_ = parse_features(self.features)
+        self.n_time_bins_ = self.n_time_bins
         config = self._network_config()
         stream = as_window_dataset(X, self.window_seconds)
         accelerator = make_accelerator(self.device) if self.distributed else None
@@ -384,7 +394,7 @@ with windows from the start of the epoch). One process without a launcher works 
         data = self._check_X(X)
         module = self.net_.module_.eval()
         return self._map_batches(
-            lambda x: encoder_features(module, x, self.features_, self.n_time_bins),
+            lambda x: encoder_features(module, x, self.features_, self.n_time_bins_),
             data,
             self.net_.device,
         )
@@ -444,7 +454,7 @@ with windows from the start of the epoch). One process without a launcher works 
         ndarray of str
         """
         check_is_fitted(self)
-        names = feature_names(self.config_.widths, self.features_, self.n_time_bins)
+        names = feature_names(self.config_.widths, self.features_, self.n_time_bins_)
         return np.asarray(names, dtype=object)
 
     def _network_modules(self) -> dict[str, torch.nn.Module]:
