@@ -123,8 +123,7 @@ def load_eegbci(
     runs, event_id = _check_runs(runs)
     if window_seconds is not None and not 0 < window_seconds < math.inf:
         raise ValueError(
-            f"window_seconds must be a positive, finite number of seconds or None, got "
-            f"{window_seconds}."
+            f"window_seconds must be positive and finite (seconds) or None, got {window_seconds}."
         )
     if window_seconds is None and not tmax > tmin:
         raise ValueError(f"tmax ({tmax}) must be greater than tmin ({tmin}).")
