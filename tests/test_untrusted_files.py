@@ -299,7 +299,7 @@ def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
     os.mkfifo(results / "eegmat_heldout.json")
-    reuse = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(results)]
+    reuse = ["benchmark", "eegmat", "--protocol", "heldout", "--reuse", "--out", str(results)]
     error = refused_without_blocking(lambda: main(reuse), [results / "eegmat_heldout.json"])
     assert isinstance(error, ValueError) and "eegmat_heldout.json is a FIFO" in str(error), error
 
