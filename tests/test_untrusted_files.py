@@ -199,6 +199,8 @@ def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusa
     )
     with pytest.raises(ValueError, match=rf"{config} nests arrays or objects more than \d+ deep"):
         EEGM2Pretrainer.from_pretrained(folder)
+    with pytest.raises(FileNotFoundError, match="is this a folder written by save_pretrained"):
+        EEGM2Pretrainer.from_pretrained(saved / "model.safetensors")  # a file, not a folder
 
     eegmat = tmp_path / "eegmat"
     eegmat.mkdir()
