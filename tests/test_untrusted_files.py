@@ -139,6 +139,7 @@ def peak_memory_of_loads(calls: list[str]) -> list[tuple[str, float]]:
 
 
 @pytest.mark.slow  # a fresh process per load, to measure its peak memory
+@pytest.mark.slow  # a fresh process, to measure its peak memory alone
 def test_fault_3_size_bombs_are_refused_before_anything_large_is_allocated(tmp_path):
     """Fault 3: stride-0 tensors in a small file made load_authors_eegm2 build a network of
     their claimed size (5.4 GB) before refusing; a stride-0 head of 2 GB was accepted; a
@@ -189,6 +190,7 @@ def test_fault_9_empty_files_and_zero_size_tensors_get_a_clear_refusal(tmp_path)
         load_authors_classifier(path)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid measurement date")  # MNE, reading a bad header
 def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusal(saved, tmp_path):
     """Fault 9: RecursionError for deeply nested JSON, "Bad EDF file provided." without the
     file's name, OverflowError for window_seconds=inf."""
