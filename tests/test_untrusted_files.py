@@ -184,6 +184,17 @@ def test_fault_9_empty_files_and_zero_size_tensors_get_a_clear_refusal(tmp_path)
         torch.save({**state, key: state[key][:0]}, path)
         with pytest.raises(ValueError, match=rf"{path}.*'{re.escape(key)}'.*no elements"):
             load_authors_eegm2(path)
+    for key, value in [
+        ("encoder1.1.mamba.out_proj.weight", torch.zeros(2, 2, 2)),  # 3 dimensions, not 2
+        ("onput_embedding.weight", torch.zeros(())),  # none, not 3
+    ]:
+        torch.save({**state, key: value}, path)
+        with pytest.raises(ValueError, match=rf"{path}: the tensors that give the architecture"):
+            load_authors_eegm2(path)
+    del state["encoder1.0.weight"]
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=rf"{path} has no 'encoder1\.0\.weight'"):
+        load_authors_eegm2(path)
     head = authors_fine_state()
     torch.save({**head, "fc.0.weight": head["fc.0.weight"][:, :0]}, path)
     with pytest.raises(ValueError, match=rf"{path}.*'fc\.0\.weight'.*no elements"):
