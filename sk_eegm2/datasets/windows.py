@@ -101,7 +101,7 @@ def _check_window(
     window_seconds = float(window_seconds)
     if not 0 < window_seconds < math.inf:
         raise ValueError(
-            f"window_seconds must be a positive, finite number of seconds, got {window_seconds}."
+            f"window_seconds must be positive and finite (seconds), got {window_seconds}."
         )
     stride_seconds = window_seconds if stride_seconds is None else float(stride_seconds)
     if not stride_seconds > 0:
