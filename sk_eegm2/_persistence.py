@@ -311,12 +311,13 @@ def _check_stored_weights(
             f"(e.g. {different}); the files do not belong together."
         )
     for key, tensor in stored.items():
-        check_weight_tensor(tensor, f"{name}.{key}", file)
         if tensor.dtype != expected[key].dtype:
             raise ValueError(
                 f"{file}: tensor '{name}.{key}' is of type {tensor.dtype}; the network "
                 f"{where} describes takes {expected[key].dtype}. Save the model again."
             )
+        if tensor.is_floating_point():  # not counters such as BatchNorm's num_batches_tracked
+            check_weight_tensor(tensor, f"{name}.{key}", file)
 
 
 def _read_config(directory: Path) -> Any:

@@ -87,7 +87,7 @@ def test_fault_2_also_holds_for_saved_folders(saved, tmp_path):
     key = next(k for k in tensors if k.endswith(".bias"))
     for value, what in [
         (torch.full_like(tensors[key], float("nan")), "not finite"),
-        (tensors[key].to(torch.int32), "torch.int32"),
+        (tensors[key].to(torch.int32), "torch.int32; the network .* takes torch.float32"),
     ]:
         save_file({**tensors, key: value}, weights)
         with pytest.raises(ValueError, match=rf"{weights}.*'{key}'.*{what}"):
