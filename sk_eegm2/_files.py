@@ -53,7 +53,7 @@ def regular_file(path: str | os.PathLike[str], what: str) -> Path:
     resolved = Path(os.path.realpath(path))
     try:
         mode = os.stat(resolved).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file on the way
         raise FileNotFoundError(f"No {what} at {os.fspath(path)}.") from None
     _check_mode(mode, path, what)
     if os.stat(resolved).st_size == 0:
@@ -150,7 +150,7 @@ def read_json(path: str | os.PathLike[str], what: str, max_bytes: int, max_depth
     """
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise FileNotFoundError(f"No {what} at {os.fspath(path)}.") from None
     try:
         status = os.fstat(handle)

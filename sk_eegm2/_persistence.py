@@ -316,8 +316,7 @@ def _check_stored_weights(
                 f"{file}: tensor '{name}.{key}' is of type {tensor.dtype}; the network "
                 f"{where} describes takes {expected[key].dtype}. Save the model again."
             )
-        # Integer buffers (a batch norm's count of batches) have a checked type and shape.
-        if tensor.is_floating_point():
+        if tensor.is_floating_point():  # not counters such as BatchNorm's num_batches_tracked
             check_weight_tensor(tensor, f"{name}.{key}", file)
 
 

@@ -87,7 +87,7 @@ def test_fault_2_also_holds_for_saved_folders(saved, tmp_path):
     key = next(k for k in tensors if k.endswith(".bias"))
     for value, what in [
         (torch.full_like(tensors[key], float("nan")), "not finite"),
-        (tensors[key].to(torch.int32), "torch.int32"),
+        (tensors[key].to(torch.int32), "torch.int32; the network .* takes torch.float32"),
     ]:
         save_file({**tensors, key: value}, weights)
         with pytest.raises(ValueError, match=rf"{weights}.*'{key}'.*{what}"):
@@ -110,13 +110,15 @@ def deflated_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> None:
                 file.write(bytes(info.file_size))
 
 
-def peak_memory_of_loads(calls: list[str]) -> list[tuple[str, float]]:
-    """For each call, in a fresh process: its error message and the MiB its peak grew by."""
+def peak_memory_of_loads(warm_up: str, calls: list[str]) -> list[tuple[str, float]]:
+    """For each call, in a fresh process after ``warm_up`` (a load that imports what loads
+    need): its error message and the MiB its peak grew by."""
     script = textwrap.dedent(
         """
         import resource, sys
         from sk_eegm2.nn.authors import load_authors_classifier, load_authors_eegm2
-        for call in sys.argv[1:]:
+        eval(sys.argv[1])
+        for call in sys.argv[2:]:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
             try:
                 eval(call)
@@ -128,7 +130,7 @@ def peak_memory_of_loads(calls: list[str]) -> list[tuple[str, float]]:
         """
     )
     done = subprocess.run(
-        [sys.executable, "-c", script, *calls],
+        [sys.executable, "-c", script, warm_up, *calls],
         capture_output=True,
         text=True,
         check=True,
@@ -139,33 +141,42 @@ def peak_memory_of_loads(calls: list[str]) -> list[tuple[str, float]]:
 
 
 @pytest.mark.slow  # a fresh process per load, to measure its peak memory
+@pytest.mark.slow  # a fresh process, to measure its peak memory alone
 def test_fault_3_size_bombs_are_refused_before_anything_large_is_allocated(tmp_path):
     """Fault 3: stride-0 tensors in a small file made load_authors_eegm2 build a network of
     their claimed size (5.4 GB) before refusing; a stride-0 head of 2 GB was accepted; a
     deflated record was unpacked (1 GB) before the refusal."""
     network = EEGM2(3, **TINY_NETWORK).state_dict()
-    # The first level claims 4096 channels: its Mamba block alone would take 0.5 GB.
+    # The first level claims 4096 channels: the network that implies takes 0.8 GB.
     wide = dict(network)
     wide["encoder1.0.weight"] = torch.zeros(1).expand(4096, *network["encoder1.0.weight"].shape[1:])
     torch.save(wide, tmp_path / "wide.pth")
+    # The same width in a real tensor of 128 KB: the network it implies does not fit the
+    # file's other tensors, and is not built to find out.
+    wide["encoder1.0.weight"] = torch.zeros(4096, *network["encoder1.0.weight"].shape[1:])
+    torch.save(wide, tmp_path / "wide_real.pth")
     head = authors_fine_state()
     head["fc.0.weight"] = torch.zeros(1).expand(8, 3 * 2**25)  # 800 M weights: 3 GB
     torch.save(head, tmp_path / "head.pth")
     deflated_checkpoint(tmp_path / "deflated.pth", {**network, "encoder2.bias": torch.empty(2**22)})
+    torch.save(network, tmp_path / "valid.pth")
     results = peak_memory_of_loads(
+        f"load_authors_eegm2({str(tmp_path / 'valid.pth')!r})",
         [
             f"load_authors_eegm2({str(tmp_path / 'wide.pth')!r})",
+            f"load_authors_eegm2({str(tmp_path / 'wide_real.pth')!r})",
             f"load_authors_classifier({str(tmp_path / 'head.pth')!r})",
             f"load_authors_eegm2({str(tmp_path / 'deflated.pth')!r})",
-        ]
+        ],
     )
     expected = [
         ("wide.pth", r"'encoder1\.0\.weight'.*4096.*stride"),
+        ("wide_real.pth", r"does not fit the network.*encoder1\.0\.weight"),
         ("head.pth", r"'fc\.0\.weight'.*stride"),
         ("deflated.pth", r"compressed.*torch\.save"),
     ]
     for (message, grown_mib), (name, what) in zip(results, expected, strict=True):
-        assert grown_mib < 64, f"{name}: the peak grew by {grown_mib:.0f} MiB: {message[:200]}"
+        assert grown_mib < 16, f"{name}: the peak grew by {grown_mib:.0f} MiB: {message[:200]}"
         assert message.startswith("ValueError"), message
         assert name in message
         assert re.search(what, message, re.DOTALL), message
@@ -183,12 +194,24 @@ def test_fault_9_empty_files_and_zero_size_tensors_get_a_clear_refusal(tmp_path)
         torch.save({**state, key: state[key][:0]}, path)
         with pytest.raises(ValueError, match=rf"{path}.*'{re.escape(key)}'.*no elements"):
             load_authors_eegm2(path)
+    for key, value in [
+        ("encoder1.1.mamba.out_proj.weight", torch.zeros(2, 2, 2)),  # 3 dimensions, not 2
+        ("onput_embedding.weight", torch.zeros(())),  # none, not 3
+    ]:
+        torch.save({**state, key: value}, path)
+        with pytest.raises(ValueError, match=rf"{path}: the tensors that give the architecture"):
+            load_authors_eegm2(path)
+    del state["encoder1.0.weight"]
+    torch.save(state, path)
+    with pytest.raises(ValueError, match=rf"{path} has no 'encoder1\.0\.weight'"):
+        load_authors_eegm2(path)
     head = authors_fine_state()
     torch.save({**head, "fc.0.weight": head["fc.0.weight"][:, :0]}, path)
     with pytest.raises(ValueError, match=rf"{path}.*'fc\.0\.weight'.*no elements"):
         load_authors_classifier(path)
 
 
+@pytest.mark.filterwarnings("ignore:Invalid measurement date")  # MNE, reading a bad header
 def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusal(saved, tmp_path):
     """Fault 9: RecursionError for deeply nested JSON, "Bad EDF file provided." without the
     file's name, OverflowError for window_seconds=inf."""
@@ -199,6 +222,8 @@ def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusa
     )
     with pytest.raises(ValueError, match=rf"{config} nests arrays or objects more than \d+ deep"):
         EEGM2Pretrainer.from_pretrained(folder)
+    with pytest.raises(FileNotFoundError, match="is this a folder written by save_pretrained"):
+        EEGM2Pretrainer.from_pretrained(saved / "model.safetensors")  # a file, not a folder
 
     eegmat = tmp_path / "eegmat"
     eegmat.mkdir()

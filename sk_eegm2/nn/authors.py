@@ -120,13 +120,17 @@ def check_weight_tensor(tensor: Tensor, key: object, path: str | os.PathLike[str
         raise ValueError(f"{where} holds values that are not finite (NaN or infinite).")
 
 
-def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
+def architecture_from_state_dict(
+    state: Mapping[str, Tensor], path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """The EEGM2 architecture that a state dict's shapes imply.
 
     Parameters
     ----------
     state : mapping of str to Tensor
         A state dict with EEGM2's key names.
+    path : str or PathLike, optional
+        The file it was read from, to name in errors.
 
     Returns
     -------
@@ -134,6 +138,8 @@ def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
         ``n_chans``, ``widths``, ``kernel_sizes``, ``d_state``, ``d_conv``, ``expand`` and
         ``headdim``: the arguments of :class:`~sk_eegm2.nn.EEGM2` that fix its shapes.
     """
+    where = "The state dict" if path is None else os.fspath(path)
+    not_eegm2 = "it is not a checkpoint of EEGM2 (Jiazhen-Hong/EEGM2) or of sk_eegm2.nn.EEGM2."
     try:
         kernel_sizes = tuple(
             sorted(
@@ -148,23 +154,25 @@ def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
             widths.append(int(state[f"encoder{len(widths) + 1}.weight"].shape[0]))
         # Mamba-2's shapes (one group): A_log (heads,), conv1d (d_inner + 2 d_state, 1, d_conv),
         # out_proj (d_model, d_inner).
-        d_model, d_inner = state["encoder1.1.mamba.out_proj.weight"].shape
+        d_model, d_inner = (int(n) for n in state["encoder1.1.mamba.out_proj.weight"].shape)
         heads = int(state["encoder1.1.mamba.A_log"].shape[0])
-        conv_dim, _, d_conv = state["encoder1.1.mamba.conv1d.weight"].shape
+        conv_dim, _, d_conv = (int(n) for n in state["encoder1.1.mamba.conv1d.weight"].shape)
+        return {
+            "n_chans": n_chans,
+            "widths": tuple(widths),
+            "kernel_sizes": kernel_sizes,
+            "d_state": (conv_dim - d_inner) // 2,
+            "d_conv": d_conv,
+            "expand": d_inner // d_model,
+            "headdim": d_inner // heads,
+        }
     except KeyError as error:
+        raise ValueError(f"{where} has no {error.args[0]!r}: {not_eegm2}") from None
+    except (ValueError, IndexError, ZeroDivisionError):
         raise ValueError(
-            f"The state dict has no {error.args[0]!r}: it is not a checkpoint of EEGM2 "
-            "(Jiazhen-Hong/EEGM2) or of sk_eegm2.nn.EEGM2."
+            f"{where}: the tensors that give the architecture (onput_embedding.weight, "
+            f"encoder*.weight, encoder1.1.mamba.*) do not have EEGM2's dimensions: {not_eegm2}"
         ) from None
-    return {
-        "n_chans": n_chans,
-        "widths": tuple(widths),
-        "kernel_sizes": kernel_sizes,
-        "d_state": (int(conv_dim) - int(d_inner)) // 2,
-        "d_conv": int(d_conv),
-        "expand": int(d_inner) // int(d_model),
-        "headdim": int(d_inner) // heads,
-    }
 
 
 def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
@@ -184,7 +192,7 @@ def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
         In evaluation mode, on the CPU. Every key and shape was checked (``strict=True``).
     """
     state = read_authors_checkpoint(path)
-    architecture = architecture_from_state_dict(state)
+    architecture = architecture_from_state_dict(state, path)
     return _built_and_loaded(lambda: EEGM2(**architecture, **compute), state, path).eval()
 
 
@@ -204,7 +212,7 @@ def load_authors_weights(network: EEGM2, path: str | os.PathLike[str]) -> EEGM2:
         ``network``, with the checkpoint's weights.
     """
     state = read_authors_checkpoint(path)
-    found = architecture_from_state_dict(state)
+    found = architecture_from_state_dict(state, path)
     expected = architecture_from_state_dict(network.state_dict())
     differences = [
         f"{key} {found[key]} (network: {value})"
@@ -321,7 +329,7 @@ def _fine_classifier(
         for key, value in state.items()
         if key.startswith("backbone.")
     }
-    architecture = architecture_from_state_dict(backbone_state)
+    architecture = architecture_from_state_dict(backbone_state, path)
     n_chans = architecture["n_chans"]
     hidden, n_inputs = _shape(state, "head.1.weight", path, ndim=2)
     if n_inputs % n_chans:
