@@ -47,6 +47,7 @@ from ._parameters import (
 )
 from ._training import check_checkpoint_dir, draw_seed
 from .callbacks import AugmentBatches
+from .montage import CHANNEL_MODES, adapt_windows, warn_adaptation
 from .nn import EEGM2, PRESETS, EEGM2Config
 from .nn.augment import make_augmentation
 from .nn.compute import Compute
@@ -55,10 +56,11 @@ from .validation import (
     EEGData,
     InputShape,
     check_amplitude,
-    check_eeg,
+    check_eeg_parts,
     check_min_length,
     check_same_input,
     declare_rate,
+    parts_differ,
 )
 
 
@@ -199,6 +201,30 @@ must then agree). Recorded as ``sfreq_`` in ``fit`` and compared at ``transform`
 unknown, not checked.""",
         role="data",
     )
+    channels: str = parameter(
+        "strict",
+        [StrOptions(set(CHANNEL_MODES))],
+        "{" + ", ".join(f'"{mode}"' for mode in CHANNEL_MODES) + "}",
+        """What may be done to input whose channels differ from the fitted ones
+(``ch_names_``, or a pretrained network's): "strict" refuses it; "match" picks and reorders
+its channels by name, case, an "EEG " prefix and the aliases T3/T7, T4/T8, T5/P7, T6/P8
+aside, and refuses it, naming them, if fitted channels are missing; "interpolate" also fills
+the missing ones with MNE's spherical splines at template 10-20 positions (see
+:mod:`sk_eegm2.montage`). Needs channel names (MNE Epochs). For a list of Epochs of several
+montages in ``fit``, the first one's channels are the target.""",
+        role="data",
+    )
+    resample: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """Resample input at another sampling rate than the fitted one (``sfreq_``, or a
+pretrained network's) to it, window by window with MNE (as :meth:`mne.Epochs.resample`);
+False refuses it. For a list of Epochs of several rates in ``fit``, the first one's rate is
+the target. Adaptations warn (:class:`~sk_eegm2.montage.AdaptationWarning`) and are recorded
+in ``adaptation_``.""",
+        role="data",
+    )
     max_epochs: int = parameter(30, [POSITIVE_INT], "int", "Training epochs.", role="training")
     batch_size: int = parameter(
         64, [POSITIVE_INT], "int", "Windows per batch, for training and inference.", role="training"
@@ -333,6 +359,12 @@ None. Later input must have the same names in the same order.""",
             "skorch.History", "Per-epoch losses (``valid_loss`` only with a validation split)."
         ),
         "device_": fitted("str", "The device used."),
+        "adaptation_": fitted(
+            "tuple of Adaptation",
+            """What ``channels`` and ``resample`` did to the input of the last ``fit``,
+``transform``, ``predict``, ... (one :class:`~sk_eegm2.montage.Adaptation` per group of
+windows adapted; empty when none was). Not saved.""",
+        ),
     }
     #: The skorch net class that holds the trained network.
     _net_class: ClassVar[type[NeuralNet]]
@@ -409,9 +441,36 @@ None. Later input must have the same names in the same order.""",
         self.ch_names_ = shape.ch_names
         self.config_ = config
 
-    def _check_eeg(self, X: Any) -> EEGData:
-        """``X`` as validated windows, with the rate that ``sfreq`` declares for arrays."""
-        return declare_rate(X if isinstance(X, EEGData) else check_eeg(X), self.sfreq)
+    def _adapted(self, X: Any, target: InputShape | None) -> EEGData:
+        """``X`` validated and brought to ``target``'s channels and rate as far as ``channels``
+        and ``resample`` allow (None: to those of its first part); recorded in ``adaptation_``.
+
+        Arrays take the rate that ``sfreq`` declares.
+        """
+        parts = [declare_rate(part, self.sfreq) for part in check_eeg_parts(X)]
+        adapted, records = [], []
+        if target is None:  # the first part is the target, as it is
+            adapted.append(parts.pop(0))
+            target = adapted[0].shape
+        for part in parts:
+            eeg, record = adapt_windows(part, target, self.channels, self.resample)
+            warn_adaptation(record, type(self).__name__)
+            adapted.append(eeg)
+            records += [record] if record is not None else []
+        self.adaptation_ = tuple(records)
+        if len(adapted) == 1:
+            return adapted[0]
+        first = adapted[0]
+        for eeg in adapted[1:]:
+            if (eeg.ch_names, eeg.sfreq) != (first.ch_names, first.sfreq):
+                raise parts_differ()
+            if eeg.X.shape[1:] != first.X.shape[1:]:
+                raise ValueError(
+                    f"After adaptation, windows of X have {first.X.shape[2]} and "
+                    f"{eeg.X.shape[2]} time points; cut windows of the same duration in every "
+                    "part."
+                )
+        return EEGData(np.concatenate([eeg.X for eeg in adapted]), first.sfreq, first.ch_names)
 
     def _fitted_shape(self) -> InputShape:
         return InputShape(self.n_chans_, self.n_times_, self.sfreq_, self.ch_names_)
@@ -419,7 +478,7 @@ None. Later input must have the same names in the same order.""",
     def _check_X(self, X: Any) -> np.ndarray:
         """Windows for inference: like those of fit in channels, rate, length and units."""
         check_is_fitted(self)
-        eeg = self._check_eeg(X)
+        eeg = self._adapted(X, self._fitted_shape())
         name = type(self).__name__
         check_same_input(
             eeg.shape, self._fitted_shape(), source=name, any_length=self._takes_any_length()

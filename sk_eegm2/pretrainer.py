@@ -291,7 +291,7 @@ with windows from the start of the epoch). One process without a launcher works 
         train: tuple[Any, Any]
         valid: Any
         if stream is None:
-            eeg = self._check_eeg(X)
+            eeg = self._adapted(X, None)
             self._record_input(eeg.shape, config)
             self.scale_ = fit_scale(eeg.X, self.scaling_)
             self.amplitude_ = amplitude(eeg.X)
@@ -299,6 +299,7 @@ with windows from the start of the epoch). One process without a launcher works 
             train, valid = split_arrays(data, None, groups, self.validation_fraction, seed)
         else:
             shape = describe_stream(stream)
+            self.adaptation_ = ()  # a stream's windows share one montage and rate
             self._record_input(shape, config, "the dataset's windows")
             self.scale_ = fit_scale(stream, self.scaling_)
             self.amplitude_ = amplitude(stream)

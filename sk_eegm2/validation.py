@@ -85,8 +85,25 @@ class EEGData:
         return InputShape(n_chans, n_times, self.sfreq, self.ch_names)
 
 
-def _epochs_data(epochs: Sequence[mne.BaseEpochs]) -> EEGData:
-    """EEG channels of one or several Epochs, in microvolts."""
+def _epochs_parts(epochs: Sequence[mne.BaseEpochs]) -> list[EEGData]:
+    """EEG channels of one or several Epochs, in microvolts: one part per run of Epochs
+    that share their sampling rate and EEG channels (one part, usually)."""
+    parts: list[list[mne.BaseEpochs]] = []
+    for e in epochs:
+        if parts and _epochs_key(e) == _epochs_key(parts[-1][0]):
+            parts[-1].append(e)
+        else:
+            parts.append([e])
+    return [_epochs_data(part) for part in parts]
+
+
+def _epochs_key(epochs: mne.BaseEpochs) -> tuple[float, list[str]]:
+    names = [epochs.ch_names[i] for i in mne.pick_types(epochs.info, eeg=True)]
+    return float(epochs.info["sfreq"]), names
+
+
+def _epochs_data(epochs: list[mne.BaseEpochs]) -> EEGData:
+    """EEG channels of Epochs of one rate and one set of EEG channels, in microvolts."""
     first = epochs[0]
     bads = [name for name in first.info["bads"] if name in first.ch_names]
     if bads:
@@ -96,23 +113,14 @@ def _epochs_data(epochs: Sequence[mne.BaseEpochs]) -> EEGData:
             "(epochs.interpolate_bads()) or drop them (epochs.drop_channels(epochs.info"
             "['bads'])) first, the same way for fit and predict."
         )
-    names = [first.ch_names[i] for i in mne.pick_types(first.info, eeg=True)]
+    sfreq, names = _epochs_key(first)
     if not names:
         raise ValueError(
             "The Epochs contain no EEG channel; EEGM2 uses EEG channels only. Set channel "
             "types with epochs.set_channel_types({...: 'eeg'})."
         )
-    for other in epochs[1:]:
-        if (
-            other.info["sfreq"] != first.info["sfreq"]
-            or [other.ch_names[i] for i in mne.pick_types(other.info, eeg=True)] != names
-        ):
-            raise ValueError(
-                "The Epochs objects differ in sampling rate or EEG channels; resample and pick "
-                "the same channels first (epochs.resample, epochs.pick)."
-            )
     data = np.concatenate([e.get_data(picks="eeg", units="uV") for e in epochs])
-    return EEGData(data, float(first.info["sfreq"]), names)
+    return EEGData(data, sfreq, names)
 
 
 def _as_numeric_array(X: Any) -> np.ndarray:
@@ -163,7 +171,8 @@ def check_eeg(X: Any) -> EEGData:
     X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs or EEGData
         Windows of shape (n_samples, n_chans, n_times), or (n_samples, n_times) for one
         channel. MNE Epochs are read in microvolts, EEG channels only; channels marked bad
-        are refused (interpolate or drop them first).
+        are refused (interpolate or drop them first). Several Epochs must share their
+        sampling rate and EEG channels (see :func:`check_eeg_parts` for those that do not).
 
     Returns
     -------
@@ -177,10 +186,45 @@ def check_eeg(X: Any) -> EEGData:
         Sparse, object, boolean or text input.
     ValueError
         Ragged, complex, empty, non-finite input, values beyond the float32 range, Epochs
-        with bad channels, or the wrong number of dimensions.
+        with bad channels, Epochs of different rates or channels, or the wrong number of
+        dimensions.
+    """
+    parts = check_eeg_parts(X)
+    if len(parts) > 1:
+        raise parts_differ()
+    return parts[0]
+
+
+def parts_differ() -> ValueError:
+    """The error for Epochs of different rates or channels where one set is needed."""
+    return ValueError(
+        "The Epochs objects differ in sampling rate or EEG channels; resample and pick the "
+        "same channels first (epochs.resample, epochs.pick), or let the estimators adapt "
+        "them (channels='match' or 'interpolate', resample=True)."
+    )
+
+
+def check_eeg_parts(X: Any) -> list[EEGData]:
+    """Convert and check EEG windows that may come in parts of different channels and rates.
+
+    Parameters
+    ----------
+    X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs or EEGData
+        As for :func:`check_eeg`; a list of Epochs may mix sampling rates and channels.
+
+    Returns
+    -------
+    list of EEGData
+        One part per run of consecutive Epochs that share their rate and EEG channels, in
+        the order given; a single part for any other input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_eeg`.
     """
     if isinstance(X, EEGData):  # already checked
-        return X
+        return [X]
     if _input_kind(X) is not None:
         raise TypeError(
             "Recordings (file paths, mne Raw objects) and datasets are read window by window "
@@ -188,15 +232,20 @@ def check_eeg(X: Any) -> EEGData:
             "sk_eegm2.datasets.make_windows(raw, window_seconds)."
         )
     if isinstance(X, mne.BaseEpochs):
-        eeg = _epochs_data([X])
+        parts = _epochs_parts([X])
     elif (
         isinstance(X, (list, tuple))
         and len(X) > 0
         and all(isinstance(e, mne.BaseEpochs) for e in X)
     ):
-        eeg = _epochs_data(list(X))
+        parts = _epochs_parts(list(X))
     else:
-        eeg = EEGData(_as_numeric_array(X))
+        parts = [EEGData(_as_numeric_array(X))]
+    return [_checked(eeg) for eeg in parts]
+
+
+def _checked(eeg: EEGData) -> EEGData:
+    """``eeg`` as a finite float32 (n, C, T) array, or a clear error."""
     given = eeg.X
     if given.ndim in (2, 3) and 0 in given.shape:
         kind = "sample" if given.shape[0] == 0 else "feature"
@@ -315,18 +364,20 @@ def check_same_input(
     if found.n_chans != expected.n_chans:
         raise ValueError(
             f"X has {found.n_chans} channels, but {source} was fitted on {expected.n_chans}. "
-            "Pass the same channels, in the same order."
+            "Pass the same channels, in the same order, or set channels='match' (or "
+            "'interpolate') to pick them by name."
         )
     if found.ch_names is not None and expected.ch_names is not None:
         if found.ch_names != expected.ch_names:
             raise ValueError(
                 f"X has channels {found.ch_names}, but {source} was fitted on "
-                f"{expected.ch_names}; reorder them with epochs.reorder_channels(...)."
+                f"{expected.ch_names}; reorder them with epochs.reorder_channels(...), or set "
+                "channels='match' (or 'interpolate') to let the estimator do it."
             )
     if found.sfreq is not None and expected.sfreq is not None and found.sfreq != expected.sfreq:
         raise ValueError(
             f"X is sampled at {found.sfreq} Hz, but {source} was fitted at {expected.sfreq} "
-            f"Hz; resample first (epochs.resample({expected.sfreq}))."
+            f"Hz; resample first (epochs.resample({expected.sfreq})), or set resample=True."
         )
     if found.n_times != expected.n_times and not any_length:
         raise ValueError(
