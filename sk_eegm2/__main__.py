@@ -5,12 +5,46 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 #: PyTorch threads of the main job unless --threads says otherwise. One thread: on the
 #: project's 2-core machine two threads gained little alone and lost several times over
 #: beside another busy process (benchmarks/results/threads.md).
 DEFAULT_THREADS = 1
+
+
+def _heldout() -> tuple[Callable[..., Any], ...]:
+    from . import benchmark
+
+    return (
+        benchmark.run_heldout,
+        benchmark.include_runs,
+        benchmark.save_heldout,
+        (benchmark.heldout_markdown),
+    )
+
+
+def _bcireport() -> tuple[Callable[..., Any], ...]:
+    from . import leaderboard
+
+    return (
+        leaderboard.run_bcireport,
+        leaderboard.include_runs,
+        leaderboard.save_bcireport,
+        (leaderboard.bcireport_markdown),
+    )
+
+
+#: The protocols besides the plain cross-subject one: each gives (run, include_runs, save,
+#: markdown), imported on use (PyTorch takes seconds to import).
+PROTOCOLS: dict[str, Callable[[], tuple[Callable[..., Any], ...]]] = {
+    "heldout": _heldout,
+    "bci-report": _bcireport,
+}
+#: The stem of each protocol's results files in --out.
+RESULTS = {"heldout": "eegmat_heldout", "bci-report": "eegmat_bcireport"}
 
 
 class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,23 +92,34 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "machine, see benchmarks/results/threads.md)",
     )
     bench.add_argument(
-        "--heldout",
-        action="store_true",
-        help="the held-out protocol: settings chosen on subjects 0-11, reported on 12-35 "
-        "(4 folds, seeds 0, 1, 2); writes eegmat_heldout.json and .md",
+        "--protocol",
+        choices=["cross-subject", *PROTOCOLS],
+        default="cross-subject",
+        help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
+        "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
+        "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*)",
+    )
+    bench.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="with bci-report: runs (one per seed and variant) side by side in processes, "
+        "each with --threads threads",
     )
     bench.add_argument(
         "--include",
         action="append",
         default=[],
         metavar="FILE",
-        help="with --heldout: append the runs of a results JSON of the same schema (a peer)",
+        help="with heldout or bci-report: append the runs of a results JSON of the same "
+        "schema (a peer, e.g. benchmarks/braindecode_peer.py's)",
     )
     bench.add_argument(
         "--reuse",
         action="store_true",
-        help="with --heldout: read the runs from OUT/eegmat_heldout.json instead of running "
-        "them again (to --include a peer's results afterwards)",
+        help="with heldout or bci-report: read the runs from the saved results in --out "
+        "instead of running them again (to --include a peer's results afterwards)",
     )
     bench.add_argument("--quiet", action="store_true", help="no line per pretraining epoch")
     return parser, bench
@@ -86,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads < 1:
         bench.error(f"--threads must be at least 1, got {args.threads}")
+    if args.jobs < 1:
+        bench.error(f"--jobs must be at least 1, got {args.jobs}")
     # PyTorch and MNE take seconds to import: only once the arguments are known to be valid.
     from .datasets.eegmat import EEGMAT_FILE_PATTERN
 
@@ -96,30 +143,24 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from .benchmark import (
-        heldout_markdown,
-        include_runs,
-        markdown_table,
-        run_eegmat,
-        run_heldout,
-        save,
-        save_heldout,
-    )
+    from .benchmark import markdown_table, run_eegmat, save
 
     log = lambda line: print(line, flush=True)  # noqa: E731
     verbose = 0 if args.quiet else 1
-    if args.heldout:
-        previous = Path(args.out) / "eegmat_heldout.json"
+    if args.protocol != "cross-subject":
+        run, include_runs, save, markdown = PROTOCOLS[args.protocol]()
         if args.reuse:
-            heldout = json.loads(previous.read_text())
+            results = json.loads((Path(args.out) / f"{RESULTS[args.protocol]}.json").read_text())
         else:
-            heldout = run_heldout(args.data, threads=args.threads, log=log, verbose=verbose)
+            # Only the bci.report protocol runs its seeds side by side.
+            jobs = {"n_jobs": args.jobs} if args.protocol == "bci-report" else {}
+            results = run(args.data, threads=args.threads, log=log, verbose=verbose, **jobs)
         for path in args.include:
             with open(path) as file:
-                include_runs(heldout, json.load(file), path)
-        paths = save_heldout(heldout, args.out)
+                include_runs(results, json.load(file), path)
+        paths = save(results, args.out)
         print()
-        print(heldout_markdown(heldout))
+        print(markdown(results))
         print("Saved " + ", ".join(str(p) for p in paths))
         return 0
 

@@ -45,7 +45,15 @@ from ._parameters import (
     parameter,
     refuse_undecorated,
 )
-from ._training import check_checkpoint_dir, draw_seed
+from ._training import (
+    Trained,
+    TrainingInterrupted,
+    TrainingPlan,
+    TrainingStopped,
+    check_checkpoint_dir,
+    draw_seed,
+    train,
+)
 from .callbacks import AugmentBatches
 from .montage import CHANNEL_MODES, adapt_windows, warn_adaptation
 from .nn import EEGM2, PRESETS, EEGM2Config
@@ -492,8 +500,12 @@ windows adapted; empty when none was). Not saved.""",
     def _fitting(self) -> Iterator[None]:
         """Check the parameters, then fit all or nothing.
 
-        An error leaves the fitted attributes as they were before; training stopped by
-        Ctrl-C or a non-finite loss keeps the consistent state of the last good epoch.
+        An error leaves the fitted attributes as they were before. Training stopped by
+        Ctrl-C or a non-finite loss (:class:`~sk_eegm2._training.TrainingStopped`) keeps
+        what it trained if at least one epoch was complete, else it too leaves them as they
+        were; a Ctrl-C is then raised again as a
+        :class:`~sk_eegm2._training.TrainingInterrupted`, a non-finite loss as its
+        :class:`~sk_eegm2.callbacks.NonFiniteLossError`.
         """
         self._validate_params()
         if self.augment is not None:  # names and strengths are refused before any training
@@ -504,14 +516,65 @@ windows adapted; empty when none was). Not saved.""",
         try:
             with self._compute().scope():  # threads
                 yield
+        except TrainingStopped as stopped:
+            epochs = stopped.completed_epochs
+            if epochs:
+                self._keep(stopped.trained)
+            else:
+                self._restore(before)
+            if stopped.error is not None:
+                raise stopped.error from None
+            name = type(self).__name__
+            kept = (
+                f"{name} holds the network trained until then ({epochs} complete epochs)"
+                if epochs
+                else f"no epoch was complete, so {name} was left as it was before fit"
+            )
+            raise TrainingInterrupted(f"Training was interrupted (Ctrl-C); {kept}.") from None
         except BaseException:
-            # Training of this estimator stopped (not that of a pretrainer it fits first): its
-            # state is that of the last good epoch, whole.
-            if not self.__dict__.pop("_training_stopped", False):
-                for name in self._fitted_state():
-                    delattr(self, name)
-                self.__dict__.update(before)
+            self._restore(before)
             raise
+
+    def _training_plan(self) -> TrainingPlan:
+        """The loop's settings: the parameters of the "training" role that it reads."""
+        return TrainingPlan(
+            **{
+                name: getattr(self, name)
+                for name in declared(type(self), "training")
+                if name in {f.name for f in fields(TrainingPlan)}
+            },
+            fingerprinted={
+                name: getattr(self, name) for name in declared(type(self), fingerprinted=True)
+            },
+        )
+
+    def _train(
+        self,
+        net_class: type[NeuralNet],
+        module: torch.nn.Module,
+        data: tuple[Any, np.ndarray | None],
+        valid: Any,
+        **training: Any,
+    ) -> None:
+        """Train ``module`` under this estimator's plan and compute settings; keep the result.
+
+        ``training`` holds the further arguments of :func:`~sk_eegm2._training.train`.
+        """
+        self._keep(
+            train(
+                net_class, module, data, valid, self._training_plan(), self._compute(), **training
+            )
+        )
+
+    def _keep(self, trained: Trained) -> None:
+        """Make what training returned the fitted net, history and device."""
+        self.net_, self.history_, self.device_ = trained
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        """Make ``state`` (of :meth:`_fitted_state`) the fitted attributes, and only it."""
+        for name in self._fitted_state():
+            delattr(self, name)
+        self.__dict__.update(state)
 
     def _fitted_state(self) -> dict[str, Any]:
         return {

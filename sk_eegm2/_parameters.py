@@ -283,9 +283,13 @@ def fill_doc(obj: Any, **entries: str) -> None:
 #: Documentation both estimators share, beyond their parameters.
 DOCS: dict[str, str] = {
     "interruption": """\
-Ctrl-C (KeyboardInterrupt) during training stops it: the estimator keeps the network of the
-last complete epoch, fitted and consistent, and the KeyboardInterrupt is raised again, so
-that a cross-validation or a search stops too instead of scoring a truncated model. A
-non-finite loss ends the same way with :class:`~sk_eegm2.callbacks.NonFiniteLossError`. Any
-other error in ``fit`` leaves the estimator as it was before.""",
+Ctrl-C (KeyboardInterrupt) during training stops it and is raised again, with a message that
+says what the estimator kept, so that a cross-validation or a search stops too instead of
+scoring a truncated model. If at least one epoch was complete, the estimator
+keeps the network trained until then (with a validation split, that of the best epoch),
+fitted and consistent; otherwise it is left as it was before ``fit``: unfitted after a first
+fit, with its previous model after a refit. A non-finite loss ends the same way with
+:class:`~sk_eegm2.callbacks.NonFiniteLossError`, the network then holding the weights of
+the start of the epoch in which it occurred. Any other error in ``fit`` leaves the
+estimator as it was before.""",
 }

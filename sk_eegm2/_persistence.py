@@ -34,8 +34,8 @@ from sklearn.utils._param_validation import (
 from skorch import NeuralNet
 
 from ._files import read_json, regular_file
+from ._nets import resolve_device, restore_net
 from ._parameters import declared
-from ._training import resolve_device, restore_net
 from ._version import __version__
 from .nn import EEGM2Config
 

@@ -172,8 +172,12 @@ def _evaluate_fold(
     prefix: str,
     log: Callable[[str], None],
     verbose: int,
-) -> dict[str, dict[str, float]]:
-    """Pretrain on ``train`` (no labels), then fit and score every model of :func:`_models`."""
+    score: Callable[[Any, np.ndarray, np.ndarray], dict[str, Any]] = _scores,
+) -> dict[str, dict[str, Any]]:
+    """Pretrain on ``train`` (no labels), then fit every model of :func:`_models`.
+
+    ``score(model, X_test, y_test)`` gives each model's result on ``test``.
+    """
     X, y, groups = data
     tick = time.perf_counter()
     pretrain = {**settings["network"], **settings["pretrain"], "random_state": seed}
@@ -191,13 +195,11 @@ def _evaluate_fold(
     for name, fit in _models(settings, seed).items():
         tick = time.perf_counter()
         model = fit(pretrainer, untrained, X[train], y[train], groups[train])
-        scores = _scores(model, X[test], y[test])
+        scores = score(model, X[test], y[test])
         scores["fit_seconds"] = time.perf_counter() - tick
         results[name] = scores
-        log(
-            f"{prefix} {name:34s} balanced accuracy {scores['balanced_accuracy']:.3f}  "
-            f"ROC AUC {scores['roc_auc']:.3f}  ({scores['fit_seconds']:.0f} s)"
-        )
+        shown = "  ".join(f"{METRIC_NAMES[k]} {scores[k]:.3f}" for k in METRICS if k in scores)
+        log(f"{prefix} {name:34s} {shown}  ({scores['fit_seconds']:.0f} s)")
     return results
 
 
@@ -243,7 +245,7 @@ def run_eegmat(
     dict
         Per-fold and summary scores per model, the settings, and the machine.
     """
-    with Compute(threads=threads, keep_freed_memory=False).scope():
+    with Compute(threads=threads).scope():
         return _run_eegmat(
             path, config, n_folds, window_seconds, subjects, random_state, log, verbose
         )
@@ -314,6 +316,7 @@ HELDOUT: dict[str, Any] = {
     "window_seconds": 2.0,
 }
 METRICS = ("balanced_accuracy", "roc_auc")
+METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC AUC"}
 
 
 def summarise_runs(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -373,7 +376,7 @@ def run_heldout(
         ``runs`` (model -> list of per (seed, fold) scores), ``summary`` (see
         :func:`summarise_runs`), the settings and the machine.
     """
-    with Compute(threads=threads, keep_freed_memory=False).scope():
+    with Compute(threads=threads).scope():
         return _run_heldout(path, config, seeds, folds, log, verbose)
 
 

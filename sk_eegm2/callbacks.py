@@ -133,7 +133,10 @@ class TrainingCheckpoint(Callback):
     """
 
     def __init__(
-        self, directory: str | Path, resume: bool = False, fingerprint: str | None = None
+        self,
+        directory: str | os.PathLike[str],
+        resume: bool = False,
+        fingerprint: str | None = None,
     ) -> None:
         self.directory = directory
         self.resume = resume

@@ -22,6 +22,7 @@ from skorch.callbacks import Callback, Freezer, LRScheduler, Unfreezer
 from torch.optim.lr_scheduler import LambdaLR
 
 from ._base import EEGM2Estimator
+from ._nets import resolve_device
 from ._parameters import (
     POSITIVE_INT,
     FeatureSpec,
@@ -35,11 +36,9 @@ from ._training import (
     AutocastMixin,
     InterruptFlagMixin,
     draw_seed,
-    fit_net,
-    keep_untrained,
-    resolve_device,
     seeded,
     split_arrays,
+    untrained,
 )
 from .nn import (
     EEGM2,
@@ -421,11 +420,10 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 assert isinstance(module, (FineTuneNetwork, LightHead))
                 module = load_authors_head_weights(module, self.init_head)
             if self.max_epochs == 0:  # the net as initialised: no training, no history
-                keep_untrained(self, ClassifierNet, module)
+                self._keep(untrained(ClassifierNet, module, self.device))
                 return
             train, valid = split_arrays(inputs, labels, groups, self.validation_fraction, seed)
-            fit_net(
-                self,
+            self._train(
                 ClassifierNet,
                 module,
                 train,

@@ -16,6 +16,7 @@ from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
 
 from ._base import EEGM2Estimator
+from ._nets import restore_net
 from ._parameters import (
     NON_NEGATIVE,
     POSITIVE,
@@ -29,13 +30,12 @@ from ._parameters import (
 from ._training import (
     AutocastMixin,
     InterruptFlagMixin,
+    Trained,
     draw_seed,
-    fit_net,
-    keep_untrained,
-    restore_net,
     seeded,
     split_arrays,
     split_stream,
+    untrained,
 )
 from .distributed import DistributedMixin, make_accelerator
 from .nn import (
@@ -317,7 +317,7 @@ with windows from the start of the epoch). One process without a launcher works 
             if self.init_weights is not None:
                 load_authors_weights(network, self.init_weights)
             if self.max_epochs == 0:  # the network as initialised: no training, no history
-                keep_untrained(self, ReconstructionNet, network)
+                self._keep(untrained(ReconstructionNet, network, self.device))
                 return
             masked = any((self.mask_ratio, self.channel_mask_ratio, self.skip_dropout))
             module: torch.nn.Module = network
@@ -343,34 +343,30 @@ with windows from the start of the epoch). One process without a launcher works 
                 final_div_factor=100.0,
                 anneal_strategy="cos",
             )
-            try:
-                fit_net(
-                    self,
-                    ReconstructionNet,
-                    module,
-                    train,
-                    valid,
-                    criterion=MaskedSpatioTemporalLoss if masked else SpatioTemporalLoss,
-                    optimizer=torch.optim.AdamW,
-                    optimizer_params={"weight_decay": self.weight_decay},
-                    callbacks=[("one_cycle", schedule), *self._augment_callbacks(seed)],
-                    accelerator=accelerator,
-                    distributed_class=DistributedReconstructionNet,
-                    criterion__alpha=self.alpha,
-                    criterion__beta=self.beta,
-                    criterion__fft_norm=self.fft_norm,
-                    **loaders,
-                )
-            finally:  # also when training stops early: the fitted net holds the bare network
-                self._unwrap_masked()
+            self._train(
+                ReconstructionNet,
+                module,
+                train,
+                valid,
+                criterion=MaskedSpatioTemporalLoss if masked else SpatioTemporalLoss,
+                optimizer=torch.optim.AdamW,
+                optimizer_params={"weight_decay": self.weight_decay},
+                callbacks=[("one_cycle", schedule), *self._augment_callbacks(seed)],
+                accelerator=accelerator,
+                distributed_class=DistributedReconstructionNet,
+                criterion__alpha=self.alpha,
+                criterion__beta=self.beta,
+                criterion__fft_norm=self.fft_norm,
+                **loaders,
+            )
 
-    def _unwrap_masked(self) -> None:
-        """After masked pretraining, keep the bare network (transform and reuse need it)."""
-        net = getattr(self, "net_", None)
-        if net is not None and isinstance(net.module_, MaskedAutoencoder):
-            history = self.history_
-            self.net_ = restore_net(ReconstructionNet, net.module_.network, self.device_)
-            self.net_.history = history
+    def _keep(self, trained: Trained) -> None:
+        """Keep the bare network of masked pretraining (transform and reuse need it)."""
+        net, history, device = trained
+        if isinstance(net.module_, MaskedAutoencoder):
+            net = restore_net(ReconstructionNet, net.module_.network, device)
+            net.history = history
+        super()._keep(Trained(net, history, device))
 
     def transform(self, X: Any) -> np.ndarray:
         """Encoder features (``features``; by default nine statistics of each channel).

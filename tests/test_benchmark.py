@@ -127,7 +127,7 @@ def test_heldout_protocol_reports_seeds_and_merges_a_peer(eegmat_path, tmp_path,
     # a peer's file merged later into the saved runs, without running them again
     peer_file = tmp_path / "eegnet.json"
     peer_file.write_text(json.dumps({"runs": {"EEGNet": peer["runs"]["ShallowFBCSPNet"]}}))
-    argv = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(tmp_path)]
+    argv = ["benchmark", "eegmat", "--protocol", "heldout", "--reuse", "--out", str(tmp_path)]
     assert main([*argv, "--include", str(peer_file)]) == 0
     merged = json.loads(paths[0].read_text())
     assert {"EEGNet", "ShallowFBCSPNet", "EEGM2 (Linear)"} <= set(merged["summary"])

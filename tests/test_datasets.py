@@ -77,7 +77,7 @@ def test_make_windows_drops_windows_over_bad_annotations(raw: mne.io.RawArray) -
     ("kwargs", "message"),
     [
         ({"window_seconds": 11.0}, "longer than the recording"),
-        ({"window_seconds": 0.0}, "window_seconds must be a positive"),
+        ({"window_seconds": 0.0}, "window_seconds must be positive"),
         ({"window_seconds": 2.0, "stride_seconds": 0.0}, "stride_seconds must be a positive"),
         ({"window_seconds": 2.0, "stride_seconds": 3.0}, "must not exceed window_seconds"),
         ({"window_seconds": 2.0, "sfreq": -1.0}, "sfreq must be a positive"),

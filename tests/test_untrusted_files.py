@@ -121,6 +121,7 @@ def peak_memory_of_loads(calls: list[str]) -> list[tuple[str, float]]:
     return [eval(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.slow  # a fresh process per load, to measure its peak memory
 def test_fault_3_size_bombs_are_refused_before_anything_large_is_allocated(tmp_path):
     """Fault 3: stride-0 tensors in a small file made load_authors_eegm2 build a network of
     their claimed size (5.4 GB) before refusing; a stride-0 head of 2 GB was accepted; a
