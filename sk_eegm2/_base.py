@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
-from . import _persistence
+from . import _persistence, hub
 from ._parameters import (
     MAX_THREADS,
     NON_NEGATIVE,
@@ -363,6 +363,11 @@ None. Later input must have the same names in the same order.""",
             [list, None],
         ),
         "n_features_in_": fitted("int", "``n_chans_ * n_times_``."),
+        "n_windows_": fitted(
+            "int",
+            """Windows given to ``fit`` (for the model card; not saved, so a loaded estimator
+has none).""",
+        ),
         "history_": fitted(
             "skorch.History", "Per-epoch losses (``valid_loss`` only with a validation split)."
         ),
@@ -439,9 +444,12 @@ windows adapted; empty when none was). Not saved.""",
         """Whether windows after fit may differ in length from those seen in fit."""
         return True
 
-    def _record_input(self, shape: InputShape, config: EEGM2Config, what: str = "X") -> None:
+    def _record_input(
+        self, shape: InputShape, n_windows: int, config: EEGM2Config, what: str = "X"
+    ) -> None:
         """At fit: check the windows against the architecture and record their shape."""
         check_min_length(shape, len(config.widths), what)
+        self.n_windows_ = n_windows
         self.n_chans_ = shape.n_chans
         self.n_times_ = shape.n_times
         self.n_features_in_ = shape.n_chans * shape.n_times
@@ -608,20 +616,34 @@ windows adapted; empty when none was). Not saved.""",
         return np.concatenate(outputs)
 
     # ----------------------------------------------------------------- persistence
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write the fitted estimator as ``config.json`` and ``model.safetensors``.
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        *,
+        training_data: str | None = None,
+        metrics: dict[str, float] | None = None,
+    ) -> Path:
+        """Write the fitted estimator as ``config.json``, ``model.safetensors`` and a model card.
 
         Loading (:meth:`from_pretrained`) reads only JSON and safetensors, so, unlike pickle
         or joblib files, it never executes code from the files. The folder is replaced as a
         whole, atomically: at any moment, even if the process is killed while saving, it
         holds the old model or the new one, whole. ``checkpoint_dir`` and ``resume`` are not
-        saved; a ``random_state`` given as a RandomState is saved as None.
+        saved; a ``random_state`` given as a RandomState is saved as None. The model card,
+        ``README.md``, is what the Hugging Face Hub shows (:func:`sk_eegm2.hub.model_card`):
+        the training data's channels, rate, window length and number of windows, the
+        architecture, ``metrics`` and the paper to cite.
 
         Parameters
         ----------
         directory : str or Path
             A new folder, or one written by ``save_pretrained`` before (other files in it
             are refused: the folder is replaced).
+        training_data : str, optional
+            What the model was trained on, in words, for the model card.
+        metrics : dict of str to float, optional
+            Scores for the model card, by name (say how they were measured in
+            ``training_data``).
 
         Returns
         -------
@@ -629,28 +651,102 @@ windows adapted; empty when none was). Not saved.""",
             The directory.
         """
         check_is_fitted(self)
-        return _persistence.save(self, directory)
+        card = hub.model_card(self, training_data=training_data, metrics=metrics)
+        return _persistence.save(self, directory, card)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        training_data: str | None = None,
+        metrics: dict[str, float] | None = None,
+        private: bool | None = None,
+        revision: str | None = None,
+        commit_message: str | None = None,
+        token: str | bool | None = None,
+    ) -> str:
+        """Upload the fitted estimator, as :meth:`save_pretrained` writes it, to the Hub.
+
+        Needs ``huggingface_hub`` (``pip install 'sk_eegm2[hub]'``) and a login with write
+        access (``hf auth login``, or ``token``). See :func:`sk_eegm2.hub.push_to_hub`.
+
+        Parameters
+        ----------
+        repo_id : str
+            ``"owner/name"``; created if it does not exist.
+        training_data, metrics : optional
+            For the model card, as in :meth:`save_pretrained`.
+        private : bool, optional
+            Visibility of a new repository.
+        revision : str, optional
+            The branch to commit to (default: main).
+        commit_message : str, optional
+        token : str or bool, optional
+
+        Returns
+        -------
+        str
+            The URL of the commit.
+        """
+        check_is_fitted(self)
+        return hub.push_to_hub(
+            self,
+            repo_id,
+            training_data=training_data,
+            metrics=metrics,
+            private=private,
+            revision=revision,
+            commit_message=commit_message,
+            token=token,
+        )
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "auto") -> Any:
-        """Load an estimator written by :meth:`save_pretrained`.
+    def from_pretrained(
+        cls,
+        directory: str | os.PathLike[str],
+        device: str = "auto",
+        *,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        token: str | bool | None = None,
+    ) -> Any:
+        """Load an estimator written by :meth:`save_pretrained`, from a folder or the Hub.
 
         Every parameter and fitted attribute in ``config.json`` is checked (names, types,
         values), and the networks it describes against the weights' shapes, before the
-        networks are allocated.
+        networks are allocated. A Hub repository's files are downloaded into the Hub cache
+        (``HF_HUB_CACHE``; offline, ``HF_HUB_OFFLINE=1``, they are read from it) and read the
+        same way.
 
         Parameters
         ----------
         directory : str or Path
-            Folder with ``config.json`` and ``model.safetensors``.
+            Folder with ``config.json`` and ``model.safetensors``, or, where no such folder
+            exists, a Hugging Face Hub repository ``"owner/name"`` (needs
+            ``pip install 'sk_eegm2[hub]'``).
         device : str
             Where to put the networks ("auto": CUDA when available).
+        revision : str, optional
+            Hub only: a branch, tag or commit hash (default: main).
+        cache_dir : str or Path, optional
+            Hub only: the cache folder (default: ``HF_HUB_CACHE``).
+        token : str or bool, optional
+            Hub only: for private repositories.
 
         Returns
         -------
         estimator
             Fitted, ready for ``transform`` / ``predict``.
         """
+        if not Path(directory).exists() and hub.is_repo_id(directory):
+            directory = hub.download(
+                str(directory), revision=revision, cache_dir=cache_dir, token=token
+            )
+        elif revision is not None:
+            raise ValueError(
+                f"revision={revision!r} selects a version of a Hub repository, but "
+                f"{directory} is a local folder."
+            )
         return _persistence.load(cls, directory, device)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -299,7 +299,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         """The pretrainer that ``pretrained`` designates if it is fitted (or saved), else None."""
         source = self._pretrainer_source()
         if isinstance(source, (str, os.PathLike)) and not _names_a_file(source):
-            return EEGM2Pretrainer.from_pretrained(Path(source), device=self.device)
+            return EEGM2Pretrainer.from_pretrained(source, device=self.device)
         if isinstance(source, EEGM2Pretrainer) and hasattr(source, "net_"):
             return source
         return None
@@ -389,7 +389,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             check_amplitude(eeg.X, pretrainer.amplitude_, source="the pretrained network")
             config = pretrainer.config_
             self.scaling_ = pretrainer.scaling_
-        self._record_input(eeg.shape, config)
+        self._record_input(eeg.shape, len(eeg.X), config)
         data = eeg.X
         self.amplitude_ = amplitude(data)
         self.scale_ = fit_scale(data, self.scaling_) if pretrainer is None else pretrainer.scale_

@@ -292,7 +292,7 @@ with windows from the start of the epoch). One process without a launcher works 
         valid: Any
         if stream is None:
             eeg = self._adapted(X, None)
-            self._record_input(eeg.shape, config)
+            self._record_input(eeg.shape, len(eeg.X), config)
             self.scale_ = fit_scale(eeg.X, self.scaling_)
             self.amplitude_ = amplitude(eeg.X)
             data, _ = self._scale(eeg.X)
@@ -300,7 +300,8 @@ with windows from the start of the epoch). One process without a launcher works 
         else:
             shape = describe_stream(stream)
             self.adaptation_ = ()  # a stream's windows share one montage and rate
-            self._record_input(shape, config, "the dataset's windows")
+            n_windows = len(stream)  # type: ignore[arg-type]  # describe_stream checked it
+            self._record_input(shape, n_windows, config, "the dataset's windows")
             self.scale_ = fit_scale(stream, self.scaling_)
             self.amplitude_ = amplitude(stream)
             train, valid = split_stream(
