@@ -53,6 +53,7 @@ from .scaling import fit_scale
 from .validation import (
     EEGData,
     amplitude,
+    braindecode_targets,
     check_amplitude,
     check_labels,
     check_same_input,
@@ -321,14 +322,18 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         logger.info("pretrained is not fitted: pretraining it on the training data first.")
         return clone(source).fit(eeg, groups=groups)
 
-    def fit(self, X: Any, y: Any, groups: Any = None) -> EEGM2Classifier:
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> EEGM2Classifier:
         """Train (or fine-tune) on windows ``X`` with labels ``y``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
-        y : array-like of shape (n_samples,)
-            Class labels of any type (strings, non-contiguous integers, ...).
+        X : array-like of shape (n_samples, n_chans, n_times), mne.Epochs, or braindecode dataset
+            Windows; a list of Epochs of several montages or rates is adapted as
+            ``channels`` and ``resample`` allow, and a braindecode windows dataset is read
+            whole (see :func:`sk_eegm2.validation.check_eeg_parts`).
+        y : array-like of shape (n_samples,), optional
+            Class labels of any type (strings, non-contiguous integers, ...). None: those of
+            a braindecode dataset.
         groups : array-like of shape (n_samples,), optional
             Subject of each window; early stopping then validates on held-out subjects.
 
@@ -367,6 +372,8 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         # Windows are brought to the pretrained network's channels and rate where it has them
         # (as channels and resample allow), and bad windows are reported before the labels.
         eeg = self._adapted(X, None if fitted is None else fitted._fitted_shape())
+        if y is None:  # a braindecode dataset holds its targets
+            y = braindecode_targets(X)
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_

@@ -209,8 +209,11 @@ def check_eeg_parts(X: Any) -> list[EEGData]:
 
     Parameters
     ----------
-    X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs or EEGData
-        As for :func:`check_eeg`; a list of Epochs may mix sampling rates and channels.
+    X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs, EEGData, or braindecode dataset
+        As for :func:`check_eeg`; a list of Epochs may mix sampling rates and channels. A
+        braindecode windows dataset (see :func:`braindecode_info`) is read whole, its
+        windows as it serves them (in its units: volts, unless its preprocessing scaled
+        them), with its channel names and rate.
 
     Returns
     -------
@@ -225,6 +228,8 @@ def check_eeg_parts(X: Any) -> list[EEGData]:
     """
     if isinstance(X, EEGData):  # already checked
         return [X]
+    if _windows_recordings(X) is not None:
+        return [_checked(_braindecode_windows(X))]
     if _input_kind(X) is not None:
         raise TypeError(
             "Recordings (file paths, mne Raw objects) and datasets are read window by window "
@@ -522,6 +527,9 @@ def describe_stream(windows: Dataset) -> InputShape:
     n_chans, n_times = first.shape
     sfreq = getattr(windows, "sfreq", None)
     ch_names = getattr(windows, "ch_names", None)
+    described = braindecode_info(windows)
+    if described is not None:
+        sfreq, ch_names = described
     return InputShape(
         n_chans,
         n_times,
@@ -573,6 +581,107 @@ def as_window_dataset(X: Any, window_seconds: float) -> Dataset | None:
     if kind == "recordings":
         return RecordingWindows(X, window_seconds)
     return None
+
+
+def _windows_recordings(dataset: Any) -> list[Any] | None:
+    """The recordings of a braindecode windows dataset, or None for any other input.
+
+    Recognised by its structure, without importing braindecode: a ``BaseConcatDataset``
+    (``datasets``) of ``WindowsDataset`` (``windows``: Epochs) or ``EEGWindowsDataset``
+    (``raw``), each with the ``crop_inds`` of its windows.
+    """
+    parts = getattr(dataset, "datasets", None)
+    if not isinstance(dataset, Dataset) or not isinstance(parts, list) or not parts:
+        return None
+    if not all(hasattr(part, "crop_inds") and _mne_of(part) is not None for part in parts):
+        return None
+    return parts
+
+
+def _mne_of(part: Any) -> Any:
+    """The MNE object a braindecode windows dataset serves its windows from."""
+    windows = getattr(part, "windows", None)
+    return windows if windows is not None else getattr(part, "raw", None)
+
+
+def braindecode_info(dataset: Any) -> tuple[float, list[str]] | None:
+    """Sampling rate and channel names of a braindecode windows dataset, else None.
+
+    Parameters
+    ----------
+    dataset : object
+        A ``braindecode.datasets.BaseConcatDataset`` of windows (what braindecode's
+        ``create_windows_from_events`` and ``create_fixed_length_windows`` return), or
+        anything else.
+
+    Returns
+    -------
+    (float, list of str) or None
+        The channels of its windows, as it serves them (misc channels that hold targets
+        left out), and their rate; None for other inputs.
+
+    Raises
+    ------
+    ValueError
+        If its recordings differ in rate or channels.
+    """
+    parts = _windows_recordings(dataset)
+    if parts is None:
+        return None
+    described = []
+    for part in parts:
+        info = _mne_of(part).info
+        targets = getattr(part, "targets_from", "metadata") == "channels"
+        names = [
+            name
+            for name, kind in zip(info.ch_names, info.get_channel_types(), strict=True)
+            if not (targets and kind == "misc")
+        ]
+        described.append((float(info["sfreq"]), names))
+    if any(d != described[0] for d in described):
+        raise ValueError(
+            "The recordings of the braindecode dataset differ in sampling rate or channels; "
+            "resample and pick the same channels in its preprocessing (braindecode.preprocessing"
+            ".preprocess) first."
+        )
+    return described[0]
+
+
+def braindecode_targets(dataset: Any) -> np.ndarray | None:
+    """The targets of a braindecode windows dataset, one per window (None for other input).
+
+    Parameters
+    ----------
+    dataset : object
+
+    Returns
+    -------
+    ndarray of shape (n_windows,) or None
+    """
+    parts = _windows_recordings(dataset)
+    if parts is None:
+        return None
+    targets: list[Any] = []
+    for part in parts:
+        known = getattr(part, "y", None)  # the metadata's targets, without reading windows
+        targets += list(known) if known is not None else [part[i][1] for i in range(len(part))]
+    return np.asarray(targets)
+
+
+def _braindecode_windows(dataset: Any) -> EEGData:
+    """All windows of a braindecode windows dataset in memory, as it serves them."""
+    described = braindecode_info(dataset)
+    assert described is not None
+    sfreq, names = described
+    windows = [window_array(dataset[i]) for i in range(len(dataset))]
+    if not windows:
+        raise ValueError("The braindecode dataset holds no window.")
+    if len({w.shape for w in windows}) > 1:
+        raise ValueError(
+            "The braindecode dataset's windows differ in length; cut windows of one length "
+            "(window_size_samples) for them to be stacked."
+        )
+    return EEGData(np.stack(windows), sfreq, names)
 
 
 def _input_kind(X: Any) -> str | None:
