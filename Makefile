@@ -43,16 +43,16 @@ lint:
 test: install lint
 	$(PY) -m pytest
 
+# The loop while working (under a minute): no real EEG, subprocess, distributed or benchmark
+# tests (those marked slow), in the environment `make install` set up; `make test` runs them all.
+test-quick:
+	$(PY) -m pytest -m "not slow" -q
+
 # The main job writes into BENCHMARK_OUT, which git ignores; `benchmark-reference` rewrites
 # the committed results that the documentation includes, and is meant for a release.
 EEGMAT_DATA ?= ../shared/data/eegmat
 BENCHMARK_OUT ?= benchmarks/out
 BENCHMARK = $(PY) -m sk_eegm2 benchmark eegmat --data $(EEGMAT_DATA)
-
-# The loop while working (under a minute): no real EEG, subprocess, distributed or benchmark
-# tests (those marked slow), in the environment `make install` set up; `make test` runs them all.
-test-quick:
-	$(PY) -m pytest -m "not slow" -q
 
 # braindecode pins torch and torchaudio (torchaudio is built for one torch only), which need
 # not be the TORCH above: its interop tests and example run in an environment of their own,

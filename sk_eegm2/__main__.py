@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._files import read_json
+
 #: PyTorch threads of the main job unless --threads says otherwise. One thread: on the
-#: project's 2-core machine two threads gained little alone and lost several times over
-#: beside another busy process (benchmarks/results/threads.md).
+#: project's 2-core machine, shared with other jobs, one thread trained several times faster
+#: than two, with or without a busy loop beside (benchmarks/results/threads.md).
 DEFAULT_THREADS = 1
+
+#: The largest and deepest results file that --reuse and --include read: results hold a few
+#: numbers per model, seed and fold (kilobytes), nested a few levels deep.
+MAX_RESULTS_BYTES = 64 * 2**20
+MAX_RESULTS_DEPTH = 32
+
+
+def _read_results(path: str | Path) -> dict[str, Any]:
+    """The benchmark results in the JSON file ``path`` (refused if it is no such file)."""
+    results = read_json(path, "benchmark results file", MAX_RESULTS_BYTES, MAX_RESULTS_DEPTH)
+    if not isinstance(results, dict) or not isinstance(results.get("runs"), dict):
+        raise ValueError(f"{path} holds no benchmark results (an object with 'runs').")
+    return results
 
 
 def _heldout() -> tuple[Callable[..., Any], ...]:
@@ -22,7 +36,7 @@ def _heldout() -> tuple[Callable[..., Any], ...]:
         benchmark.run_heldout,
         benchmark.include_runs,
         benchmark.save_heldout,
-        (benchmark.heldout_markdown),
+        benchmark.heldout_markdown,
     )
 
 
@@ -33,7 +47,7 @@ def _bcireport() -> tuple[Callable[..., Any], ...]:
         leaderboard.run_bcireport,
         leaderboard.include_runs,
         leaderboard.save_bcireport,
-        (leaderboard.bcireport_markdown),
+        leaderboard.bcireport_markdown,
     )
 
 
@@ -64,7 +78,7 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "benchmark",
         help="pretrain EEGM2 and evaluate it across subjects beside classical baselines",
         description="Pretrain EEGM2 and evaluate it across subjects on EEGMAT, beside "
-        "classical baselines; writes eegmat.json, .md and .png into --out.",
+        "classical baselines; writes the results (JSON, Markdown, a figure) into --out.",
         formatter_class=_DefaultsHelpFormatter,
     )
     bench.add_argument("dataset", choices=["eegmat"], help="the dataset")
@@ -98,7 +112,8 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
         "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
         "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
-        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*)",
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*); each "
+        "results file records the run's total time",
     )
     bench.add_argument(
         "--jobs",
@@ -150,14 +165,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.protocol != "cross-subject":
         run, include_runs, save, markdown = PROTOCOLS[args.protocol]()
         if args.reuse:
-            results = json.loads((Path(args.out) / f"{RESULTS[args.protocol]}.json").read_text())
+            results = _read_results(Path(args.out) / f"{RESULTS[args.protocol]}.json")
         else:
             # Only the bci.report protocol runs its seeds side by side.
             jobs = {"n_jobs": args.jobs} if args.protocol == "bci-report" else {}
             results = run(args.data, threads=args.threads, log=log, verbose=verbose, **jobs)
         for path in args.include:
-            with open(path) as file:
-                include_runs(results, json.load(file), path)
+            include_runs(results, _read_results(path), path)
         paths = save(results, args.out)
         print()
         print(markdown(results))

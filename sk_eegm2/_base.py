@@ -176,9 +176,11 @@ the first step compiles for a long time and no speed-up was measured
         None,
         [THREAD_COUNT, None],
         "int or None",
-        f"""PyTorch threads during ``fit`` and inference, restored afterwards (None: PyTorch's
-setting), at most {MAX_THREADS}. 1 suits small networks and lets joblib run folds side by
-side (see :doc:`/compute_options`).""",
+        f"""PyTorch threads during ``fit`` and inference, restored afterwards, at most
+{MAX_THREADS}. None (default): PyTorch's setting, ``torch.get_num_threads()``, which is one
+per core unless changed. 1 suits small networks, is faster where other processes share the
+cores (``benchmarks/results/threads.md``) and lets joblib run folds side by side (see
+:doc:`/compute_options`).""",
         role="compute",
     )
     checkpointing: bool = parameter(
@@ -638,7 +640,9 @@ windows adapted; empty when none was). Not saved.""",
         ----------
         directory : str or Path
             A new folder, or one written by ``save_pretrained`` before (other files in it
-            are refused: the folder is replaced).
+            are refused: the folder is replaced). A symlink to a folder stays a link: the
+            folder it points to gets the model. Of two saves racing to one folder, the
+            last one wins, each model whole.
         training_data : str, optional
             What the model was trained on, in words, for the model card.
         metrics : dict of str to float, optional

@@ -38,6 +38,7 @@ from ._nets import resolve_device, restore_net
 from ._parameters import declared
 from ._version import __version__
 from .nn import EEGM2Config
+from .nn.authors import check_weight_tensor
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -63,20 +64,12 @@ def save(estimator: Any, directory: str | os.PathLike[str], card: str) -> Path:
     The files are written into a temporary sibling folder, then the two folders swap
     places in one atomic rename: a process killed at any point leaves ``directory`` with
     the old model or the new one, whole (and, at worst, a ``.{name}.saving-*`` folder
-    beside it).
+    beside it). A symlink ``directory`` is followed: the folder it points to gets the
+    model. Of saves racing to one folder, the last one wins.
     """
-    target = Path(directory)
-    if target.exists():
-        if not target.is_dir():
-            raise ValueError(f"{target} is a file; save_pretrained writes a folder.")
-        others = sorted(
-            p.name for p in target.iterdir() if p.name not in (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
-        )
-        if others:
-            raise ValueError(
-                f"{target} holds other files than a saved model ({', '.join(others[:5])}); "
-                "save_pretrained replaces the whole folder: choose a new or empty one."
-            )
+    # A symlink is followed: the model goes where it points, and the link stays a link.
+    target = Path(os.path.realpath(directory))
+    _check_replaceable(target)
     params = {name: getattr(estimator, name) for name in declared(type(estimator), saved=True)}
     config: dict[str, Any] = {
         "class": type(estimator).__name__,
@@ -107,14 +100,45 @@ def save(estimator: Any, directory: str | os.PathLike[str], card: str) -> Path:
         for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE, staging / CARD_FILE):
             _fsync(path)
         _fsync(staging)
-        if target.exists():
-            _exchange(staging, target)  # staging now holds the old model
-        else:
-            os.rename(staging, target)
+        _put_in_place(staging, target)
         _fsync(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return Path(directory)
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace ``target`` unless it is absent or a folder of a saved model only."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ValueError(f"{target} is a file; save_pretrained writes a folder.")
+    saved = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
+    others = sorted(p.name for p in target.iterdir() if p.name not in saved)
+    if others:
+        raise ValueError(
+            f"{target} holds other files than a saved model ({', '.join(others[:5])}); "
+            "save_pretrained replaces the whole folder: choose a new or empty one."
+        )
+
+
+def _put_in_place(staging: Path, target: Path) -> None:
+    """Move the folder ``staging`` to ``target``: a rename if it is new, else an exchange.
+
+    Another save may create ``target`` between the check and the rename (two processes
+    saving to one new folder): the rename then fails, and ``target``, now a saved model,
+    is exchanged like an old one. Of racing saves the last one wins, and each model stays
+    whole; ``staging`` holds the replaced model afterwards.
+    """
+    if not target.exists():
+        try:
+            os.rename(staging, target)
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    _check_replaceable(target)
+    _exchange(staging, target)
 
 
 def _fsync(path: Path) -> None:
@@ -264,15 +288,7 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
             f"describes {sorted(described)}."
         )
     for name, module in described.items():
-        shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-        stored = {k: tuple(v.shape) for k, v in parts[name].items()}
-        if shapes != stored:
-            different = sorted(set(shapes.items()) ^ set(stored.items()))[:3]
-            raise ValueError(
-                f"The weights of {name} in {directory / WEIGHTS_FILE} do not match the "
-                f"network {where} describes (e.g. {different}); the files do not belong "
-                "together."
-            )
+        _check_stored_weights(name, module, parts[name], directory / WEIGHTS_FILE, where)
     estimator.device_ = resolve_device(device)
     for name, module in described.items():
         module.load_state_dict(parts[name], assign=True)  # the weights replace the meta tensors
@@ -283,6 +299,29 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
         else:  # frozen networks beside the net, on its device
             setattr(estimator, name, module.eval().requires_grad_(False).to(estimator.device_))
     return estimator
+
+
+def _check_stored_weights(
+    name: str, module: torch.nn.Module, stored: dict[str, torch.Tensor], file: Path, where: str
+) -> None:
+    """Refuse weights of ``name`` that are not those of ``module`` in shape and type, or not
+    finite (``module`` is on the meta device: nothing of its size is allocated yet)."""
+    expected = module.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in expected.items()}
+    found = {k: tuple(v.shape) for k, v in stored.items()}
+    if shapes != found:
+        different = sorted(set(shapes.items()) ^ set(found.items()))[:3]
+        raise ValueError(
+            f"The weights of {name} in {file} do not match the network {where} describes "
+            f"(e.g. {different}); the files do not belong together."
+        )
+    for key, tensor in stored.items():
+        check_weight_tensor(tensor, f"{name}.{key}", file)
+        if tensor.dtype != expected[key].dtype:
+            raise ValueError(
+                f"{file}: tensor '{name}.{key}' is of type {tensor.dtype}; the network "
+                f"{where} describes takes {expected[key].dtype}. Save the model again."
+            )
 
 
 def _read_config(directory: Path) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 
 import mne
 import numpy as np
+import pandas as pd
 import scipy.sparse
 import torch
 from sklearn.utils.multiclass import check_classification_targets
@@ -30,6 +31,9 @@ from .streaming import RecordingWindows
 
 #: Amplitude ratios beyond this factor (either way) between ``fit`` and later input warn.
 AMPLITUDE_TOLERANCE = 100.0
+#: 2D input with this many times more rows than columns looks like a recording stored
+#: (n_times, n_channels) rather than one-channel windows, and warns.
+ONE_CHANNEL_ROWS_RATIO = 100
 #: Windows read to measure the amplitude of a dataset, or of the input of a prediction.
 AMPLITUDE_SAMPLE = 100
 
@@ -163,6 +167,29 @@ def _as_numeric_array(X: Any) -> np.ndarray:
     return array
 
 
+def _warn_one_channel(X: Any, shape: tuple[int, ...]) -> None:
+    """Warn where 2D input, taken as one-channel windows, is likely something else."""
+    rows, columns = shape
+    if isinstance(X, pd.DataFrame):
+        why = "a DataFrame holds no channel axis"
+    elif rows >= ONE_CHANNEL_ROWS_RATIO * columns:
+        why = (
+            f"{rows // columns} times more rows than columns, as in a recording stored "
+            "(n_times, n_channels)"
+        )
+    else:
+        return
+    warnings.warn(
+        f"X of shape {shape} is read as {rows} one-channel windows of {columns} time points "
+        f"({why}). Pass several channels as a 3D array (n_windows, n_channels, n_times), "
+        "e.g. np.stack(windows), or cut a recording with "
+        "sk_eegm2.datasets.make_windows(raw, window_seconds); pass one channel as "
+        "X[:, np.newaxis, :] (a DataFrame's .to_numpy()[:, np.newaxis, :]) to silence this.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def check_eeg(X: Any) -> EEGData:
     """Convert and check EEG windows.
 
@@ -245,7 +272,10 @@ def check_eeg_parts(X: Any) -> list[EEGData]:
     ):
         parts = _epochs_parts(list(X))
     else:
-        parts = [EEGData(_as_numeric_array(X))]
+        eeg = EEGData(_as_numeric_array(X))
+        if eeg.X.ndim == 2 and eeg.X.size:
+            _warn_one_channel(X, eeg.X.shape)
+        parts = [eeg]
     return [_checked(eeg) for eeg in parts]
 
 

@@ -25,8 +25,10 @@ import mne
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2.__main__ import main
 from sk_eegm2._persistence import MAX_CONFIG_BYTES
 from sk_eegm2.datasets import load_eegbci, load_eegmat, make_windows
 from sk_eegm2.nn import EEGM2, FineTuneNetwork
@@ -75,6 +77,21 @@ def test_fault_2_nan_and_non_floating_weights_are_refused(tmp_path):
             torch.save(cast, path)
             with pytest.raises(ValueError, match=rf"{path}.*'{key}'.*{dtype}.*floating"):
                 loader(path)
+
+
+def test_fault_2_also_holds_for_saved_folders(saved, tmp_path):
+    """A saved model's weights are read with the same care as the authors' files."""
+    folder = copy_of(saved, tmp_path)
+    weights = folder / "model.safetensors"
+    tensors = load_file(weights)
+    key = next(k for k in tensors if k.endswith(".bias"))
+    for value, what in [
+        (torch.full_like(tensors[key], float("nan")), "not finite"),
+        (tensors[key].to(torch.int32), "torch.int32"),
+    ]:
+        save_file({**tensors, key: value}, weights)
+        with pytest.raises(ValueError, match=rf"{weights}.*'{key}'.*{what}"):
+            EEGM2Pretrainer.from_pretrained(folder)
 
 
 def deflated_checkpoint(path: Path, state: dict[str, torch.Tensor]) -> None:
@@ -279,6 +296,12 @@ def test_fault_4_special_files_are_refused_before_reading(saved, tmp_path):
         os.mkfifo(fifo)
     error = refused_without_blocking(lambda: load_eegmat(subjects=[0], path=eegmat), fifos)
     assert isinstance(error, ValueError) and f"{fifos[0]} is a FIFO" in str(error), error
+    results = tmp_path / "results"
+    results.mkdir()
+    os.mkfifo(results / "eegmat_heldout.json")
+    reuse = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(results)]
+    error = refused_without_blocking(lambda: main(reuse), [results / "eegmat_heldout.json"])
+    assert isinstance(error, ValueError) and "eegmat_heldout.json is a FIFO" in str(error), error
 
 
 def test_fault_5_loaded_parameters_pass_the_checks_of_fit(saved, tmp_path):
@@ -305,3 +328,49 @@ def test_fault_6_a_classifier_warns_of_other_units_than_its_pretrained_network(s
         classifier = EEGM2Classifier(pretrained=pretrainer, mode=mode, max_epochs=1)
         with pytest.warns(AmplitudeWarning, match="the pretrained network saw in fit"):
             classifier.fit(volts, Y)
+
+
+def saved_max_epochs(folder: Path) -> int:
+    """The max_epochs in a saved folder's config.json: which of two models it holds."""
+    return json.loads((folder / "config.json").read_text())["params"]["max_epochs"]
+
+
+def test_fault_7_two_saves_racing_to_one_new_folder_leave_the_last_model_whole(
+    saved, tmp_path, monkeypatch
+):
+    """Fault 7: of two processes saving to the same new folder, the loser got a raw
+    OSError: [Errno 39] Directory not empty."""
+    first = EEGM2Pretrainer.from_pretrained(saved).set_params(max_epochs=7)
+    second = EEGM2Pretrainer.from_pretrained(saved).set_params(max_epochs=8)
+    target = tmp_path / "models" / "new"
+    rename = os.rename
+
+    def first_saves_while_second_renames(source, destination):
+        # The race: after the second save found no folder, the first one creates it.
+        monkeypatch.setattr(os, "rename", rename)
+        first.save_pretrained(target)
+        rename(source, destination)
+
+    monkeypatch.setattr(os, "rename", first_saves_while_second_renames)
+    second.save_pretrained(target)
+    assert saved_max_epochs(target) == 8  # the last writer wins
+    assert EEGM2Pretrainer.from_pretrained(target).max_epochs == 8
+    assert sorted(p.name for p in target.parent.iterdir()) == ["new"]  # no staging left
+
+
+def test_fault_8_saving_to_a_symlinked_folder_writes_into_its_target(saved, tmp_path):
+    """Fault 8: save_pretrained replaced a symlink with a real folder, left the link behind
+    as .NAME.saving-*, and the folder it pointed to kept the old model."""
+    real = Path(shutil.copytree(saved, tmp_path / "store" / "model"))
+    link = tmp_path / "links" / "current"
+    link.parent.mkdir()
+    link.symlink_to(real, target_is_directory=True)
+    EEGM2Pretrainer.from_pretrained(saved).set_params(max_epochs=9).save_pretrained(link)
+    assert link.is_symlink() and link.resolve() == real.resolve()
+    assert saved_max_epochs(real) == 9
+    assert sorted(p.name for p in link.parent.iterdir()) == ["current"]
+    assert sorted(p.name for p in real.parent.iterdir()) == ["model"]
+    dangling = tmp_path / "links" / "next"  # a link to a folder yet to be written
+    dangling.symlink_to(tmp_path / "store" / "next", target_is_directory=True)
+    EEGM2Pretrainer.from_pretrained(saved).save_pretrained(dangling)
+    assert dangling.is_symlink() and saved_max_epochs(tmp_path / "store" / "next") == 1

@@ -77,16 +77,30 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
                 f"{os.fspath(path)}: entry {key!r} is a {type(value).__name__}, not a tensor; "
                 "pass the file of the network's state dict."
             )
-        _check_weights(value, key, path)
+        check_weight_tensor(value, key, path)
         state[str(key).removeprefix("module.")] = value
     return state
 
 
-def _check_weights(tensor: Tensor, key: object, path: str | os.PathLike[str]) -> None:
+def check_weight_tensor(tensor: Tensor, key: object, path: str | os.PathLike[str]) -> None:
     """Refuse a tensor that is not floating-point, empty, repeats its elements or is not finite.
 
-    Checked before the tensor is used anywhere: EEGM2 and its heads have floating-point
-    weights only, and a repeated element (stride 0) lets a small file claim any size.
+    For the weights of a file, checked before they are used anywhere: EEGM2 and its heads
+    have floating-point weights only, and a repeated element (stride 0) lets a small file
+    claim any size.
+
+    Parameters
+    ----------
+    tensor : Tensor
+    key : object
+        Its name in the file, for the message.
+    path : str or PathLike
+        The file, for the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the tensor.
     """
     where = f"{os.fspath(path)}: tensor {key!r} of shape {tuple(tensor.shape)}"
     if not tensor.is_floating_point():
@@ -213,7 +227,7 @@ def _load_checked(
     """``load_state_dict(strict=True)``, with the file named in the error (and ``note``)."""
     try:
         with warnings.catch_warnings():  # a network on the meta device copies nothing: known
-            warnings.filterwarnings("ignore", "copying from a non-meta parameter")
+            warnings.filterwarnings("ignore", ".*copying from a non-meta parameter")
             network.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{os.fspath(path)} does not fit the network{note}: {error}") from None
