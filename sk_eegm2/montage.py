@@ -24,9 +24,10 @@ from dataclasses import dataclass, replace
 
 import mne
 import numpy as np
+from torch.utils.data import ConcatDataset, Dataset
 
 from .datasets.windows import _standard_1020
-from .validation import EEGData, InputShape
+from .validation import EEGData, InputShape, describe_stream, window_array
 
 #: Old 10-20 names and the 10-10 names that replaced them (same electrode positions).
 CHANNEL_ALIASES = {"T3": "T7", "T4": "T8", "T5": "P7", "T6": "P8"}
@@ -195,10 +196,7 @@ def adapt_windows(
         names = list(target.ch_names)
     sfreq = eeg.sfreq
     if resample and sfreq is not None and target.sfreq is not None and sfreq != target.sfreq:
-        data = mne.filter.resample(
-            data.astype(np.float64), up=target.sfreq, down=sfreq, npad="auto", pad="edge",
-            verbose=False,
-        ).astype(np.float32)  # fmt: skip
+        data = _resample(data.astype(np.float64), sfreq, target.sfreq).astype(np.float32)
         record = replace(record, resampled=(sfreq, target.sfreq))
         sfreq = target.sfreq
     if record == Adaptation():
@@ -269,6 +267,117 @@ def _interpolate(
     by_key = {channel_key(name): i for i, name in enumerate(montage_names)}
     order = [by_key[channel_key(name)] for name in expected]
     return epochs.get_data(copy=False)[:, order]
+
+
+class AdaptedWindows(Dataset):
+    """The windows of a dataset, brought to other channels and another rate as they are read.
+
+    Made by :func:`adapt_stream`: each window is read from ``windows``, its channels mapped
+    by one matrix (picking, reordering and spline interpolation are all linear maps of the
+    channels, so the matrix is :func:`adapt_windows` applied once to the unit windows) and
+    resampled as :func:`adapt_windows` resamples.
+
+    Parameters
+    ----------
+    windows : Dataset
+        Windows of shape (n_chans, n_times), or tuples starting with one.
+    mixing : ndarray of shape (n_target_chans, n_chans) or None
+        The channel map; None keeps the channels.
+    rates : (float, float) or None
+        The windows' rate and the target rate; None keeps the rate.
+    sfreq : float or None
+        The rate of the adapted windows.
+    ch_names : list of str or None
+        The channels of the adapted windows.
+    """
+
+    def __init__(
+        self,
+        windows: Dataset,
+        mixing: np.ndarray | None,
+        rates: tuple[float, float] | None,
+        sfreq: float | None,
+        ch_names: list[str] | None,
+    ) -> None:
+        self.windows = windows
+        self.mixing = mixing
+        self.rates = rates
+        self.sfreq = sfreq
+        self.ch_names = ch_names
+
+    def __len__(self) -> int:
+        return len(self.windows)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> np.ndarray:
+        window = window_array(self.windows[index]).astype(np.float64)
+        if self.mixing is not None:
+            window = self.mixing @ window
+        if self.rates is not None:
+            window = _resample(window, *self.rates)
+        return window.astype(np.float32)
+
+
+class ConcatWindows(ConcatDataset):
+    """Datasets of windows of one montage and rate, one after the other, with both named.
+
+    Parameters
+    ----------
+    datasets : list of Dataset
+    sfreq : float or None
+        Their rate.
+    ch_names : list of str or None
+        Their channels.
+    """
+
+    def __init__(
+        self, datasets: list[Dataset], sfreq: float | None, ch_names: list[str] | None
+    ) -> None:
+        super().__init__(datasets)
+        self.sfreq = sfreq
+        self.ch_names = ch_names
+
+
+def adapt_stream(
+    windows: Dataset, target: InputShape, channels: str, resample: bool
+) -> tuple[Dataset, Adaptation | None]:
+    """A dataset of windows brought to ``target``'s channels and rate as they are read.
+
+    Parameters
+    ----------
+    windows : Dataset
+        Windows with ``ch_names`` and ``sfreq`` where known (see
+        :func:`~sk_eegm2.validation.describe_stream`).
+    target : InputShape
+    channels, resample
+        As for :func:`adapt_windows`.
+
+    Returns
+    -------
+    Dataset
+        ``windows`` itself when nothing is to be done, else an :class:`AdaptedWindows`.
+    Adaptation or None
+        What is done to every window.
+    """
+    shape = describe_stream(windows)
+    # The unit windows: window k holds 1 on channel k, at one time point.
+    units = EEGData(np.eye(shape.n_chans, dtype=np.float32)[:, :, None], None, shape.ch_names)
+    mapped, record = adapt_windows(units, target, channels, resample=False)
+    mixing = None if record is None else mapped.X[:, :, 0].T.astype(np.float64)
+    rates = None
+    if resample and None not in (shape.sfreq, target.sfreq) and shape.sfreq != target.sfreq:
+        assert shape.sfreq is not None and target.sfreq is not None
+        rates = (shape.sfreq, target.sfreq)
+        record = replace(record or Adaptation(), resampled=rates)
+    if record is None:
+        return windows, None
+    names = target.ch_names if mixing is not None else shape.ch_names
+    sfreq = target.sfreq if rates is not None else shape.sfreq
+    return AdaptedWindows(windows, mixing, rates, sfreq, names), record
+
+
+def _resample(data: np.ndarray, sfreq: float, target: float) -> np.ndarray:
+    """``data`` resampled along its last axis from ``sfreq`` to ``target``, as MNE's Epochs."""
+    return mne.filter.resample(data, up=target, down=sfreq, npad="auto", pad="edge", verbose=False)
 
 
 def warn_adaptation(adaptation: Adaptation | None, source: str, what: str = "X") -> None:

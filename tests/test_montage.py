@@ -5,18 +5,22 @@ from __future__ import annotations
 import mne
 import numpy as np
 import pytest
+from torch.utils.data import Dataset
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.datasets import load_eegbci, load_eegmat
+from sk_eegm2.datasets.eegmat import EEGMAT_CHANNELS
 from sk_eegm2.datasets.windows import _standard_1020
 from sk_eegm2.montage import (
     CHANNEL_ALIASES,
     Adaptation,
     AdaptationWarning,
+    adapt_stream,
     adapt_windows,
     channel_key,
     match_channels,
 )
+from sk_eegm2.streaming import RecordingWindows
 from sk_eegm2.validation import EEGData, InputShape
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
@@ -182,6 +186,52 @@ def test_windows_of_different_durations_are_refused():
         pretrainer.fit([first, second])
 
 
+class NamedWindows(Dataset):
+    """Windows in memory, with the channel names and rate that datasets may carry."""
+
+    def __init__(self, epochs):
+        self.data = epochs.get_data(units="uV").astype(np.float32)
+        self.ch_names = epochs.ch_names
+        self.sfreq = epochs.info["sfreq"]
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return self.data[index]
+
+
+def test_a_dataset_is_adapted_window_by_window_as_windows_in_memory_are():
+    epochs = make_epochs(["Pz", *(n for n in reversed(NAMES) if n != "T3")], 128.0, 4, 128, 8)
+    target = InputShape(len(NAMES), 64, 64.0, NAMES)
+    stream, record = adapt_stream(NamedWindows(epochs), target, "interpolate", resample=True)
+    eeg = EEGData(NamedWindows(epochs).data, 128.0, epochs.ch_names)
+    in_memory, same = adapt_windows(eeg, target, "interpolate", resample=True)
+    assert record == same and record.interpolated == ("T3",)
+    assert (stream.ch_names, stream.sfreq, len(stream)) == (NAMES, 64.0, 4)
+    np.testing.assert_allclose(
+        np.stack([stream[i] for i in range(4)]), in_memory.X, rtol=1e-4, atol=1e-3
+    )
+    unchanged = NamedWindows(make_epochs(NAMES))
+    assert adapt_stream(unchanged, target, "match", resample=True) == (unchanged, None)
+
+
+def test_one_fit_on_datasets_of_several_montages_and_rates():
+    first = NamedWindows(make_epochs(NAMES, n=10))
+    second = NamedWindows(make_epochs(["Pz", *NAMES[1:]], sfreq=128.0, n=6, n_times=128))
+    with pytest.raises(ValueError, match="datasets differ in sampling rate or channels"):
+        EEGM2Pretrainer(**TINY, max_epochs=1).fit([first, second])
+    pretrainer = EEGM2Pretrainer(
+        **TINY, max_epochs=1, channels="interpolate", resample=True, random_state=0
+    )
+    with pytest.warns(AdaptationWarning, match="adapted a dataset"):
+        pretrainer.fit([first, second])
+    assert pretrainer.ch_names_ == NAMES and pretrainer.sfreq_ == 64.0
+    assert pretrainer.n_windows_ == 16
+    (record,) = pretrainer.adaptation_
+    assert record.interpolated == ("Fp1",) and record.resampled == (128.0, 64.0)
+
+
 def test_an_eegmat_pretrainer_takes_eegbci_epochs_adapted(eegmat_path, eegbci_path):
     eegmat, _, _ = load_eegmat([0], path=eegmat_path, window_seconds=2.0)
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(eegmat[:24])
@@ -204,6 +254,25 @@ def test_an_eegmat_pretrainer_takes_eegbci_epochs_adapted(eegmat_path, eegbci_pa
     without_cz = eegbci.copy().drop_channels(["Cz"])
     pretrainer.transform(without_cz)
     assert pretrainer.adaptation_[0].interpolated == ("Cz",)
+
+
+def test_one_fit_pretrains_on_eegmat_and_eegbci_recordings_from_disk(eegmat_path, eegbci_path):
+    eegmat_names = ["EEG " + name for name in EEGMAT_CHANNELS]
+    eegmat = RecordingWindows(
+        [eegmat_path / "Subject00_1.edf", eegmat_path / "Subject00_2.edf"], 2.0,
+        picks=eegmat_names,
+    )  # fmt: skip
+    eegbci = RecordingWindows(sorted(eegbci_path.rglob("S001R04.edf")), 2.0)
+    assert eegbci.sfreq == 160.0 and eegbci.n_chans == 64
+    pretrainer = EEGM2Pretrainer(
+        **TINY, max_epochs=1, channels="match", resample=True, random_state=0
+    )
+    with pytest.warns(AdaptationWarning, match=f"resampled from 160 to {eegmat.sfreq:g} Hz"):
+        pretrainer.fit([eegmat, eegbci])
+    assert pretrainer.ch_names_ == eegmat_names and pretrainer.sfreq_ == eegmat.sfreq
+    assert pretrainer.n_windows_ == len(eegmat) + len(eegbci)
+    (record,) = pretrainer.adaptation_
+    assert ("T7..", "EEG T3") in record.renamed and len(record.dropped) == 64 - 19
 
 
 def test_one_fit_pretrains_on_eegmat_and_eegbci_together(eegmat_path, eegbci_path):
