@@ -3,13 +3,13 @@ EEGM2 in a braindecode pipeline
 ===============================
 
 braindecode keeps EEG deep-learning pipelines as windowed datasets and trains its models
-with :class:`braindecode.EEGClassifier`. This example pretrains EEGM2 on EEGMAT (rest vs
+with ``braindecode.EEGClassifier``. This example pretrains EEGM2 on EEGMAT (rest vs
 mental arithmetic, 19 channels, 128 Hz) with :class:`~sk_eegm2.EEGM2Pretrainer`, then uses
 it on motor imagery trials of EEGBCI (64 channels, 160 Hz) kept as a braindecode dataset:
 
 - the sk_eegm2 estimators take the braindecode dataset as it is (channel names, rate and
   targets read from it);
-- :class:`sk_eegm2.braindecode.EEGM2Net`, EEGM2 under braindecode's model conventions,
+- ``sk_eegm2.braindecode.EEGM2Net``, EEGM2 under braindecode's model conventions,
   starts from the pretrained network and is fine-tuned by ``EEGClassifier``.
 
 braindecode pins torch and torchaudio, so this example runs in an environment of its own:

@@ -1,6 +1,6 @@
 """Sharing fitted estimators as the field shares models: model cards and the Hugging Face Hub.
 
-A saved folder (``config.json`` and ``model.safetensors``, see :mod:`sk_eegm2._persistence`)
+A saved folder (``config.json`` and ``model.safetensors``)
 also holds a model card, ``README.md``: YAML metadata that the Hub indexes
 (``library_name: sk_eegm2``, ``tags``), then what the model was trained on, its
 architecture, its scores where given, how to load it, and what to cite

@@ -9,7 +9,7 @@ it and returns an :class:`Adaptation` that says what it did, and the estimators 
 - ``channels="match"`` picks and reorders the input's channels by name, compared by
   :func:`channel_key`: case-insensitive, without an ``"EEG "`` prefix or a reference suffix
   (``"-REF"``, ``"-LE"``), and with the old 10-20 names equal to the 10-10 ones that replaced
-  them (:data:`CHANNEL_ALIASES`: T3/T7, T4/T8, T5/P7, T6/P8).
+  them (``CHANNEL_ALIASES``: T3/T7, T4/T8, T5/P7, T6/P8).
 - ``channels="interpolate"`` also fills fitted channels that the input lacks, with MNE's
   spherical splines (:meth:`mne.Epochs.interpolate_bads`) from every input channel with a
   position in MNE's template 10-20 montage, at those template positions.
@@ -346,7 +346,7 @@ def adapt_stream(
     ----------
     windows : Dataset
         Windows with ``ch_names`` and ``sfreq`` where known (see
-        :func:`~sk_eegm2.validation.describe_stream`).
+        ``sk_eegm2.validation.describe_stream``).
     target : InputShape
     channels, resample
         As for :func:`adapt_windows`.
