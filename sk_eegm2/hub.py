@@ -229,7 +229,7 @@ def push_to_hub(
     private : bool, optional
         Visibility of a new repository (default: the Hub's).
     revision : str, optional
-        The branch to commit to (default: main).
+        The branch to commit to, created from main if needed (default: main).
     commit_message : str, optional
         Default: "Upload <class> with sk_eegm2 <version>".
     token : str or bool, optional
@@ -248,6 +248,8 @@ def push_to_hub(
     with tempfile.TemporaryDirectory() as staging:
         folder = _persistence.save(estimator, Path(staging) / "model", card)
         api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision is not None:  # a new branch starts from main
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
         commit = api.upload_folder(
             repo_id=repo_id,
             folder_path=folder,

@@ -89,6 +89,18 @@ def test_the_estimators_take_braindecode_windows(eegmat_windows):
     assert clf.predict(eegmat_windows).shape == y.shape
 
 
+def test_one_fit_on_braindecode_datasets_of_two_montages(eegmat_windows, eegbci_windows):
+    pretrainer = EEGM2Pretrainer(
+        **TINY, max_epochs=1, channels="interpolate", resample=True, random_state=0
+    )
+    pretrainer.fit([eegbci_windows, eegmat_windows])  # EEGBCI's 7 channels are the target
+    _, names = braindecode_info(eegbci_windows)
+    assert pretrainer.ch_names_ == names
+    assert pretrainer.n_windows_ == len(eegbci_windows) + len(eegmat_windows)
+    (record,) = pretrainer.adaptation_
+    assert record.interpolated == ("FC3", "FC4", "CP3", "CP4")  # not in EEGMAT's 10-20 set
+
+
 def test_eegm2net_trains_in_eegclassifier_on_real_eeg(eegbci_windows):
     clf = EEGClassifier(
         EEGM2Net,

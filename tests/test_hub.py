@@ -145,6 +145,9 @@ def test_push_to_hub_uploads_the_saved_folder(pretrainers, monkeypatch):
     def create_repo(self, repo_id, **kwargs):
         calls.append(("create_repo", repo_id, kwargs))
 
+    def create_branch(self, repo_id, **kwargs):
+        calls.append(("create_branch", repo_id, kwargs))
+
     def upload_folder(self, *, repo_id, folder_path, **kwargs):
         files = {p.name: p.read_bytes() for p in Path(folder_path).iterdir()}
         calls.append(("upload_folder", repo_id, kwargs, files))
@@ -156,6 +159,7 @@ def test_push_to_hub_uploads_the_saved_folder(pretrainers, monkeypatch):
         )
 
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_branch", create_branch)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
     url = pretrainers[0].push_to_hub("owner/name", metrics={"score": 1.0}, private=True)
     assert url == f"https://huggingface.co/owner/name/commit/{MAIN}"
@@ -168,6 +172,10 @@ def test_push_to_hub_uploads_the_saved_folder(pretrainers, monkeypatch):
     card = files["README.md"].decode()
     assert 'EEGM2Pretrainer.from_pretrained("owner/name")' in card
     assert "| score | 1 |" in card
+    calls.clear()
+    pretrainers[0].push_to_hub("owner/name", revision="v1")
+    assert [call[0] for call in calls] == ["create_repo", "create_branch", "upload_folder"]
+    assert calls[1][2] == {"branch": "v1", "exist_ok": True} and calls[2][2]["revision"] == "v1"
     with pytest.raises(ValueError, match="owner/name"):
         pretrainers[0].push_to_hub("not a repo id")
 
