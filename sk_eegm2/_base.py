@@ -743,9 +743,12 @@ windows adapted; empty when none was). Not saved.""",
             Fitted, ready for ``transform`` / ``predict``.
         """
         if not Path(directory).exists() and hub.is_repo_id(directory):
-            directory = hub.download(
-                str(directory), revision=revision, cache_dir=cache_dir, token=token
-            )
+            try:
+                directory = hub.download(
+                    str(directory), revision=revision, cache_dir=cache_dir, token=token
+                )
+            except FileNotFoundError as error:
+                raise FileNotFoundError(f"No folder {directory} here. {error}") from None
         elif revision is not None:
             raise ValueError(
                 f"revision={revision!r} selects a version of a Hub repository, but "
