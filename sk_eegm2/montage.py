@@ -55,7 +55,8 @@ class Adaptation:
     renamed : tuple of (str, str)
         Input channels matched to a fitted channel of another spelling: (input, fitted).
     dropped : tuple of str
-        Input channels that are not fitted channels (left out, but used to interpolate).
+        Input channels that are not fitted channels: left out (under "interpolate", those
+        with a template position inform the splines).
     interpolated : tuple of str
         Fitted channels that the input lacked, interpolated.
     reordered : bool
