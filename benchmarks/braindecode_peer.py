@@ -1,4 +1,4 @@
-"""Supervised CNN peers from braindecode on the held-out EEGMAT protocol.
+"""Supervised CNN peers from braindecode on the held-out and bci.report EEGMAT protocols.
 
 ShallowFBCSPNet (Schirrmeister et al. 2017) and EEGNet (Lawhern et al. 2018), trained by
 braindecode's ``EEGClassifier``, on exactly the protocol the EEGM2 held-out results use:
@@ -18,6 +18,8 @@ braindecode 1.8 needs torchaudio, whose wheels pair with an older torch than the
     /work/venv-bd/bin/pip install torch==2.9.1 torchaudio==2.9.1 'braindecode==1.8.*' \\
         scikit-learn skorch mne pooch edfio pandas scipy safetensors
     /work/venv-bd/bin/pip install --no-deps -e .   # sk_eegm2, for its loader
+
+(torch 2.11 with torchaudio 2.11 from PyPI work as well: the bci.report run used them)
 
 and, from the repository root::
 
@@ -70,7 +72,9 @@ from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import LRScheduler
 from threadpoolctl import threadpool_limits
 
+from sk_eegm2 import SubjectAlignment
 from sk_eegm2.datasets import load_eegmat
+from sk_eegm2.leaderboard import BCIREPORT, load_bcireport_windows, subject_scores
 from sk_eegm2.report import machine_info
 
 HELDOUT_SUBJECTS = range(12, 36)
@@ -107,7 +111,12 @@ SETTINGS: dict[str, Any] = {
 
 
 def make_classifier(
-    module: type[torch.nn.Module], lr: float, y_train: np.ndarray, n_chans: int, n_times: int
+    module: type[torch.nn.Module],
+    lr: float,
+    y_train: np.ndarray,
+    n_chans: int,
+    n_times: int,
+    max_epochs: int = MAX_EPOCHS,
 ) -> EEGClassifier:
     """An EEGClassifier with class-balanced cross-entropy and the pre-declared recipe.
 
@@ -121,6 +130,8 @@ def make_classifier(
         Training labels (0 or 1), for the class weights.
     n_chans, n_times : int
         Channels and samples per window.
+    max_epochs : int
+        Training epochs (the cosine schedule spans them).
 
     Returns
     -------
@@ -140,9 +151,9 @@ def make_classifier(
         optimizer__lr=lr,
         optimizer__weight_decay=SETTINGS["weight_decay"],
         batch_size=BATCH_SIZE,
-        max_epochs=MAX_EPOCHS,
+        max_epochs=max_epochs,
         train_split=None,
-        callbacks=[("lr_scheduler", LRScheduler("CosineAnnealingLR", T_max=MAX_EPOCHS - 1))],
+        callbacks=[("lr_scheduler", LRScheduler("CosineAnnealingLR", T_max=max_epochs - 1))],
         classes=[0, 1],
         device="cpu",
         verbose=0,
@@ -232,6 +243,59 @@ def run(data_path: str) -> dict[str, Any]:
     }
 
 
+#: The bci.report protocol trains its EEGNet for 20 epochs per fold.
+BCIREPORT_EPOCHS = 20
+
+
+def run_bcireport(data_path: str, seed: int) -> dict[str, Any]:
+    """Both peers on the bci.report protocol (``sk_eegm2.leaderboard``), inductive and aligned.
+
+    The recipe is the held-out protocol's with the leaderboard's 20 epochs; the runs (of one
+    seed) have the schema of :func:`sk_eegm2.leaderboard.run_bcireport`'s, to be included in
+    its results.
+    """
+    started = time.perf_counter()
+    X, y, groups = load_bcireport_windows(data_path)
+    variants = {"": X, ", aligned": SubjectAlignment().fit_transform(X, groups=groups)}
+    folds = list(GroupKFold(BCIREPORT["n_folds"]).split(X, y, groups))
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for suffix, data in variants.items():
+        for name, (module, lr) in MODELS.items():
+            tick = time.perf_counter()
+            predicted, score = np.zeros(len(y), dtype=int), np.zeros(len(y))
+            for train, test in folds:
+                set_random_seeds(seed, cuda=False)
+                clf = make_classifier(
+                    module, lr, y[train], X.shape[1], X.shape[2], BCIREPORT_EPOCHS
+                )
+                clf.fit(data[train], y[train])
+                score[test] = clf.predict_proba(data[test])[:, 1]
+                predicted[test] = score[test] > 0.5
+            record = subject_scores(y, predicted, score, groups)
+            runs[name + suffix] = [
+                {"seed": seed, **record, "fit_seconds": time.perf_counter() - tick,
+                 "predicted": predicted.tolist()}
+            ]  # fmt: skip
+            print(
+                f"[seed {seed}] {name + suffix:40s} balanced accuracy "
+                f"{record['balanced_accuracy']:.3f}  ({time.perf_counter() - tick:.0f} s)",
+                flush=True,
+            )
+    machine = machine_info()
+    machine["versions"].update(
+        {"braindecode": braindecode.__version__, "torchaudio": torchaudio.__version__}
+    )
+    settings = {**SETTINGS, "max_epochs": BCIREPORT_EPOCHS}
+    settings["lr_schedule"] = f"CosineAnnealingLR(T_max={BCIREPORT_EPOCHS - 1}), per epoch"
+    return {
+        "protocol": BCIREPORT,
+        "settings": settings,
+        "runs": runs,
+        "total_seconds": time.perf_counter() - started,
+        "machine": machine,
+    }
+
+
 def markdown_table(results: dict[str, Any]) -> str:
     """The summary as a Markdown table, with what was run where."""
     machine = results["machine"]
@@ -270,12 +334,44 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/eegmat", help="EEGMAT folder")
     parser.add_argument("--out", default="benchmarks/results", type=Path)
+    parser.add_argument(
+        "--protocol",
+        choices=["heldout", "bci-report"],
+        default="heldout",
+        help="bci-report writes eegmat_bcireport_braindecode.json, for the main job's "
+        "--protocol bci-report --include",
+    )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="with bci-report: only these seeds (default: the protocol's), e.g. to run them in "
+        "separate processes; their files merge with the main job's --include",
+    )
     args = parser.parse_args()
     # One thread everywhere: torch's own pool and the BLAS/OpenMP pools of numpy and torch.
     torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.protocol == "bci-report":
+        # Written after each seed, so that an interrupted run keeps its complete seeds.
+        seeds = BCIREPORT["seeds"] if args.seeds is None else args.seeds
+        suffix = "" if args.seeds is None else "_seeds_" + "_".join(map(str, seeds))
+        path = args.out / f"eegmat_bcireport_braindecode{suffix}.json"
+        results: dict[str, Any] = {}
+        for seed in seeds:
+            with threadpool_limits(limits=1):
+                one_seed = run_bcireport(args.data, seed)
+            runs = results.get("runs", {})
+            for name, records in one_seed["runs"].items():
+                runs.setdefault(name, []).extend(records)
+            total = results.get("total_seconds", 0.0) + one_seed["total_seconds"]
+            results = {**one_seed, "runs": runs, "total_seconds": total}
+            path.write_text(json.dumps(results, indent=2) + "\n")
+            print(f"Wrote {path} (seeds up to {seed})", flush=True)
+        return
     with threadpool_limits(limits=1):
         results = run(args.data)
-    args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / "eegmat_heldout_braindecode"
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown_table(results))

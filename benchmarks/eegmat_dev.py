@@ -2,7 +2,7 @@
 
 Every candidate is declared below before any run. Subjects 0-11 are split by an inner
 GroupKFold(3) (train on 8, test on 4); subjects 12-35 are never loaded here: they are the
-held-out set of ``python -m sk_eegm2 benchmark eegmat --heldout``. For each pretraining
+held-out set of ``python -m sk_eegm2 benchmark eegmat --protocol heldout``. For each pretraining
 setting and fold, one EEGM2Pretrainer is fitted without labels; each feature set is scored
 with the Linear pipeline (features -> StandardScaler -> LogisticRegression(balanced)) on
 the pretrained network and on its untrained twin (the same network and seed, random

@@ -10,6 +10,10 @@ Without running the examples::
 
 CI runs some of them (``make docs-ci``), with
 ``-D "sphinx_gallery_conf.filename_pattern=REGEX"``.
+
+The build is nitpicky: every cross-reference must resolve, those to other libraries
+through intersphinx where their inventories can be read (see "Cross-references" below for
+builds without internet access).
 """
 
 from __future__ import annotations
@@ -106,10 +110,8 @@ def _inventories(name):
     try:
         with urllib.request.urlopen(f"{url}/objects.inv", timeout=INVENTORY_TIMEOUT) as answer:
             return (None,) if answer.read(18) == b"# Sphinx inventory" else ()
-    except (
-        OSError,
-        http.client.HTTPException,
-    ):  # no network, name not resolved, timeout, HTTP error
+    # No network, a name not resolved, a timeout, an HTTP error, a broken answer.
+    except (OSError, http.client.HTTPException):
         return ()
 
 
@@ -192,9 +194,9 @@ def _reexported_data_comment(app, what, name, obj, options, lines):
     shows the docstring of the value's type ("Built-in immutable sequence."); the comment
     sits in the submodule that defines the value.
     """
-    package, _, attribute = name.rpartition(".")
     if what != "data":
         return
+    package, _, attribute = name.rpartition(".")
     for module_name, module in sorted(sys.modules.items()):
         if module_name.startswith(f"{package}.") and getattr(module, attribute, None) is obj:
             comment = ModuleAnalyzer.for_module(module_name).find_attr_docs().get(("", attribute))

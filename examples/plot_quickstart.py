@@ -56,15 +56,15 @@ print(f"{len(y)} windows, {np.mean(y == 1):.0%} mental arithmetic, subjects {np.
 # (min, max, mean, std and five quantiles) of each of its ``widths[-1]`` feature channels.
 # With a scaler and a logistic regression on top, this is EEGM2 (Linear).
 #
-# The paper's network (``widths=(64, 128, 256)``, ``expand=8``, 500 epochs) is meant for a
-# GPU. Here a small network, trained for five epochs, keeps the example within a couple of
+# The paper's network (``preset="paper"``, the default: ``widths=(64, 128, 256)``,
+# ``expand=8``) pretrained for 500 epochs is meant for a GPU:
+# ``EEGM2Pretrainer(max_epochs=500, device="cuda")``. Here the small network for CPUs
+# (``preset="cpu"``), trained for five epochs on one thread, keeps the example within a few
 # minutes on a CPU. MNE Epochs go in as they are: they are read in microvolts, EEG channels
 # only, and the pretrainer records their sampling rate and channel names.
-SMALL = dict(widths=(16, 32, 64), expand=2, headdim=16, chunk_size=64)
-
 pipe = Pipeline(
     [
-        ("eegm2", EEGM2Pretrainer(**SMALL, max_epochs=5, random_state=0)),
+        ("eegm2", EEGM2Pretrainer(preset="cpu", max_epochs=5, threads=1, random_state=0)),
         ("scale", StandardScaler()),
         ("clf", LogisticRegression(max_iter=1000)),
     ]

@@ -1,35 +1,91 @@
-"""Command line: ``python -m sk_eegm2 benchmark eegmat``."""
+"""Command line: python -m sk_eegm2 benchmark eegmat."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-import torch
+from ._files import read_json
 
-from .benchmark import (
-    heldout_markdown,
-    include_runs,
-    markdown_table,
-    run_eegmat,
-    run_heldout,
-    save,
-    save_heldout,
-)
+#: PyTorch threads of the main job unless --threads says otherwise. One thread: on the
+#: project's 2-core machine, shared with other jobs, one thread trained several times faster
+#: than two, with or without a busy loop beside (benchmarks/results/threads.md).
+DEFAULT_THREADS = 1
+
+#: The largest and deepest results file that --reuse and --include read: results hold a few
+#: numbers per model, seed and fold (kilobytes), nested a few levels deep.
+MAX_RESULTS_BYTES = 64 * 2**20
+MAX_RESULTS_DEPTH = 32
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line (returns the exit status)."""
+def _read_results(path: str | Path) -> dict[str, Any]:
+    """The benchmark results in the JSON file ``path`` (refused if it is no such file)."""
+    results = read_json(path, "benchmark results file", MAX_RESULTS_BYTES, MAX_RESULTS_DEPTH)
+    if not isinstance(results, dict) or not isinstance(results.get("runs"), dict):
+        raise ValueError(f"{path} holds no benchmark results (an object with 'runs').")
+    return results
+
+
+def _heldout() -> tuple[Callable[..., Any], ...]:
+    from . import benchmark
+
+    return (
+        benchmark.run_heldout,
+        benchmark.include_runs,
+        benchmark.save_heldout,
+        benchmark.heldout_markdown,
+    )
+
+
+def _bcireport() -> tuple[Callable[..., Any], ...]:
+    from . import leaderboard
+
+    return (
+        leaderboard.run_bcireport,
+        leaderboard.include_runs,
+        leaderboard.save_bcireport,
+        leaderboard.bcireport_markdown,
+    )
+
+
+#: The protocols besides the plain cross-subject one: each gives (run, include_runs, save,
+#: markdown), imported on use (PyTorch takes seconds to import).
+PROTOCOLS: dict[str, Callable[[], tuple[Callable[..., Any], ...]]] = {
+    "heldout": _heldout,
+    "bci-report": _bcireport,
+}
+#: The stem of each protocol's results files in --out.
+RESULTS = {"heldout": "eegmat_heldout", "bci-report": "eegmat_bcireport"}
+
+
+class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default where it has one (not for flags, nor for "not given")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or action.default == []:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command line's parser, and that of its ``benchmark`` command."""
     parser = argparse.ArgumentParser(prog="python -m sk_eegm2", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     bench = commands.add_parser(
         "benchmark",
         help="pretrain EEGM2 and evaluate it across subjects beside classical baselines",
+        description="Pretrain EEGM2 and evaluate it across subjects on EEGMAT, beside "
+        "classical baselines; writes the results (JSON, Markdown, a figure) into --out.",
+        formatter_class=_DefaultsHelpFormatter,
     )
-    bench.add_argument("dataset", choices=["eegmat"])
-    bench.add_argument("--data", help="EEGMAT folder (else $SK_EEGM2_EEGMAT_PATH, else download)")
+    bench.add_argument("dataset", choices=["eegmat"], help="the dataset")
+    bench.add_argument(
+        "--data",
+        help="EEGMAT folder; if not given, $SK_EEGM2_EEGMAT_PATH, else a download from PhysioNet",
+    )
     bench.add_argument("--out", default="sk_eegm2_results", help="folder for JSON, Markdown, PNG")
     bench.add_argument(
         "--full",
@@ -38,43 +94,87 @@ def main(argv: list[str] | None = None) -> int:
     )
     bench.add_argument("--folds", type=int, default=6, help="GroupKFold folds (by subject)")
     bench.add_argument("--window", type=float, default=2.0, help="window length in seconds")
-    bench.add_argument("--subjects", type=int, default=None, help="use only the first N subjects")
-    bench.add_argument("--seed", type=int, default=0)
     bench.add_argument(
-        "--heldout",
-        action="store_true",
-        help="the held-out protocol: settings chosen on subjects 0-11, reported on 12-35 "
-        "(4 folds, seeds 0, 1, 2; about 40 min on one CPU thread); writes eegmat_heldout.*",
+        "--subjects", type=int, default=None, help="use only the first N subjects (all if unset)"
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seeds every model")
+    bench.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="PyTorch threads (recorded in the results; one was fastest on a shared 2-core "
+        "machine, see benchmarks/results/threads.md)",
+    )
+    bench.add_argument(
+        "--protocol",
+        choices=["cross-subject", *PROTOCOLS],
+        default="cross-subject",
+        help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
+        "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
+        "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*); each "
+        "results file records the run's total time",
+    )
+    bench.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="with bci-report: runs (one per seed and variant) side by side in processes, "
+        "each with --threads threads",
     )
     bench.add_argument(
         "--include",
         action="append",
         default=[],
         metavar="FILE",
-        help="with --heldout: append the runs of a results JSON of the same schema (a peer)",
+        help="with heldout or bci-report: append the runs of a results JSON of the same "
+        "schema (a peer, e.g. benchmarks/braindecode_peer.py's)",
     )
     bench.add_argument(
         "--reuse",
         action="store_true",
-        help="with --heldout: read the runs from OUT/eegmat_heldout.json instead of running "
-        "them again (to --include a peer's results afterwards)",
+        help="with heldout or bci-report: read the runs from the saved results in --out "
+        "instead of running them again (to --include a peer's results afterwards)",
     )
     bench.add_argument("--quiet", action="store_true", help="no line per pretraining epoch")
+    return parser, bench
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line (returns the exit status)."""
+    parser, bench = _parser()
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        bench.error(f"--threads must be at least 1, got {args.threads}")
+    if args.jobs < 1:
+        bench.error(f"--jobs must be at least 1, got {args.jobs}")
+    # PyTorch and MNE take seconds to import: only once the arguments are known to be valid.
+    from .datasets.eegmat import EEGMAT_FILE_PATTERN
+
+    if args.data is not None and not any(Path(args.data).expanduser().glob(EEGMAT_FILE_PATTERN)):
+        folder = Path(args.data).expanduser().absolute()
+        state = "holds no EEGMAT file (SubjectXX_1.edf)" if folder.is_dir() else "does not exist"
+        bench.error(f"--data {args.data}: the folder {folder} {state}")
+
+    import torch
+
+    from .benchmark import markdown_table, run_eegmat, save
+
     log = lambda line: print(line, flush=True)  # noqa: E731
     verbose = 0 if args.quiet else 1
-    if args.heldout:
-        previous = Path(args.out) / "eegmat_heldout.json"
+    if args.protocol != "cross-subject":
+        run, include_runs, save, markdown = PROTOCOLS[args.protocol]()
         if args.reuse:
-            heldout = json.loads(previous.read_text())
+            results = _read_results(Path(args.out) / f"{RESULTS[args.protocol]}.json")
         else:
-            heldout = run_heldout(args.data, log=log, verbose=verbose)
+            # Only the bci.report protocol runs its seeds side by side.
+            jobs = {"n_jobs": args.jobs} if args.protocol == "bci-report" else {}
+            results = run(args.data, threads=args.threads, log=log, verbose=verbose, **jobs)
         for path in args.include:
-            with open(path) as file:
-                include_runs(heldout, json.load(file), path)
-        paths = save_heldout(heldout, args.out)
+            include_runs(results, _read_results(path), path)
+        paths = save(results, args.out)
         print()
-        print(heldout_markdown(heldout))
+        print(markdown(results))
         print("Saved " + ", ".join(str(p) for p in paths))
         return 0
 
@@ -88,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         window_seconds=args.window,
         subjects=None if args.subjects is None else list(range(args.subjects)),
         random_state=args.seed,
+        threads=args.threads,
         log=log,
         verbose=verbose,
     )

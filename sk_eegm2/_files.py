@@ -3,8 +3,9 @@
 A path given to the library may name anything: a symlink to ``/dev/zero`` (read until memory
 runs out), a FIFO (a read that waits forever for a writer), a folder, a file of gigabytes.
 Every file the library reads from a user-given path goes through :func:`regular_file` (for
-readers that open the path themselves: safetensors, torch, MNE) or :func:`read_json`, and
-every refusal names the file and says what is wrong with it.
+readers that open the path themselves: safetensors, MNE), :func:`torch_archive` (for
+:func:`torch.load`) or :func:`read_json`, and every refusal names the file and says what is
+wrong with it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +53,7 @@ def regular_file(path: str | os.PathLike[str], what: str) -> Path:
     resolved = Path(os.path.realpath(path))
     try:
         mode = os.stat(resolved).st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file on the way
         raise FileNotFoundError(f"No {what} at {os.fspath(path)}.") from None
     _check_mode(mode, path, what)
     if os.stat(resolved).st_size == 0:
@@ -69,6 +71,51 @@ def _check_mode(mode: int, path: str | os.PathLike[str], what: str) -> None:
         f"{os.fspath(path)}{via} is {kind}, not a regular file; a {what} must be a regular "
         "file (it is not read, as reading it could wait forever or never end)."
     )
+
+
+def torch_archive(path: str | os.PathLike[str], what: str) -> Path:
+    """``path`` resolved, checked to be a zip archive as :func:`torch.save` writes it.
+
+    :func:`torch.save` stores the records of its archive uncompressed, so that they take no
+    more memory than the file's size; a compressed record could unpack to any size, and a
+    file of the legacy format (before PyTorch 1.6) declares sizes that are allocated before
+    they are read: both are refused before torch reads anything.
+
+    Parameters
+    ----------
+    path : str or PathLike
+    what : str
+        What the file should be, for the messages.
+
+    Returns
+    -------
+    Path
+        The resolved path (see :func:`regular_file`), to pass to :func:`torch.load`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing is at ``path``.
+    ValueError
+        If it is not a regular file, not a zip archive, or has compressed records.
+    """
+    file = regular_file(path, what)
+    resave = "Load it with torch.load and save it again with torch.save (PyTorch 1.6 or later)."
+    try:
+        with zipfile.ZipFile(file) as archive:
+            records = archive.infolist()
+    except (zipfile.BadZipFile, OSError):
+        raise ValueError(
+            f"{os.fspath(path)} is not the zip archive that torch.save writes. {resave}"
+        ) from None
+    compressed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
+    if compressed:
+        raise ValueError(
+            f"{os.fspath(path)} holds compressed records ({', '.join(compressed[:3])}); "
+            "torch.save stores them uncompressed, and a compressed one could unpack to any "
+            f"size, so it was not read. {resave}"
+        )
+    return file
 
 
 def read_json(path: str | os.PathLike[str], what: str, max_bytes: int, max_depth: int) -> Any:
@@ -103,9 +150,9 @@ def read_json(path: str | os.PathLike[str], what: str, max_bytes: int, max_depth
     """
     try:
         handle = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise FileNotFoundError(f"No {what} at {os.fspath(path)}.") from None
-    with os.fdopen(handle, "rb") as file:
+    try:
         status = os.fstat(handle)
         _check_mode(status.st_mode, path, what)
         too_large = ValueError(
@@ -114,7 +161,10 @@ def read_json(path: str | os.PathLike[str], what: str, max_bytes: int, max_depth
         )
         if status.st_size > max_bytes:
             raise too_large
-        data = file.read(max_bytes + 1)  # a file that grew since fstat is cut here
+        with os.fdopen(handle, "rb", closefd=False) as file:
+            data = file.read(max_bytes + 1)  # a file that grew since fstat is cut here
+    finally:
+        os.close(handle)
     if len(data) > max_bytes:
         raise too_large
     try:

@@ -82,6 +82,11 @@ class FeatureSpec(Options):
 POSITIVE_INT = Interval(Integral, 1, None, closed="left")
 POSITIVE = Interval(Real, 0, None, closed="neither")
 NON_NEGATIVE = Interval(Real, 0, None, closed="left")
+#: The most threads that ``threads`` may ask for: more than the logical cores of any current
+#: machine (the largest have a few hundred). A larger number is a mistake (a typo, an edited
+#: config.json), and starting that many threads would exhaust the process's limits.
+MAX_THREADS = 1024
+THREAD_COUNT = Interval(Integral, 1, MAX_THREADS, closed="both")
 
 
 #: What a parameter is for: the network's shape (the preset and the fields of
@@ -278,9 +283,13 @@ def fill_doc(obj: Any, **entries: str) -> None:
 #: Documentation both estimators share, beyond their parameters.
 DOCS: dict[str, str] = {
     "interruption": """\
-Ctrl-C (KeyboardInterrupt) during training stops it: the estimator keeps the network of the
-last complete epoch, fitted and consistent, and the KeyboardInterrupt is raised again, so
-that a cross-validation or a search stops too instead of scoring a truncated model. A
-non-finite loss ends the same way with :class:`~sk_eegm2.callbacks.NonFiniteLossError`. Any
-other error in ``fit`` leaves the estimator as it was before.""",
+Ctrl-C (KeyboardInterrupt) during training stops it and is raised again, with a message that
+says what the estimator kept, so that a cross-validation or a search stops too instead of
+scoring a truncated model. If at least one epoch was complete, the estimator keeps the
+history of the complete epochs and the network of the last one (with a validation split,
+of the best one), fitted and consistent; otherwise it is left as it was before ``fit``:
+unfitted after a first fit, with its previous model after a refit. A non-finite loss ends
+the same way, with :class:`~sk_eegm2.callbacks.NonFiniteLossError`, except that the network
+kept is that of the last complete epoch in any case. Any other error in ``fit`` leaves the
+estimator as it was before.""",
 }

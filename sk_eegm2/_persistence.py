@@ -27,45 +27,49 @@ import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
-from sklearn.utils._param_validation import validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    InvalidParameterError,
+    validate_parameter_constraints,
+)
 from skorch import NeuralNet
 
+from ._files import read_json, regular_file
+from ._nets import resolve_device, restore_net
 from ._parameters import declared
-from ._training import resolve_device, restore_net
 from ._version import __version__
 from .nn import EEGM2Config
+from .nn.authors import check_weight_tensor
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: The model card (see :mod:`sk_eegm2.hub`): written, never read back.
+CARD_FILE = "README.md"
 #: Parameters of earlier versions that no longer exist, ignored when a folder saved by
 #: those versions is loaded (each changed how the model ran, never what it computes).
 #: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
-#: for a small speed-up (see the performance page).
+#: for a small speed-up (see the measurement log, docs/performance.rst).
 RETIRED_PARAMETERS = frozenset({"keep_freed_memory"})
+#: The largest and deepest config.json that loading reads. What save writes is parameters
+#: and fitted attributes (channel names, classes): kilobytes, nested a few levels deep.
+MAX_CONFIG_BYTES = 16 * 2**20
+MAX_CONFIG_DEPTH = 32
 _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15)
 
 
 # ------------------------------------------------------------------------------- saving
-def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
-    """Write a fitted ``estimator`` into ``directory``, which always holds a whole model.
+def save(estimator: Any, directory: str | os.PathLike[str], card: str) -> Path:
+    """Write a fitted ``estimator`` and its model ``card`` into ``directory``, which always
+    holds a whole model.
 
     The files are written into a temporary sibling folder, then the two folders swap
     places in one atomic rename: a process killed at any point leaves ``directory`` with
     the old model or the new one, whole (and, at worst, a ``.{name}.saving-*`` folder
-    beside it).
+    beside it). A symlink ``directory`` is followed: the folder it points to gets the
+    model. Of saves racing to one folder, the last one wins.
     """
-    target = Path(directory)
-    if target.exists():
-        if not target.is_dir():
-            raise ValueError(f"{target} is a file; save_pretrained writes a folder.")
-        others = sorted(
-            p.name for p in target.iterdir() if p.name not in (CONFIG_FILE, WEIGHTS_FILE)
-        )
-        if others:
-            raise ValueError(
-                f"{target} holds other files than a saved model ({', '.join(others[:5])}); "
-                "save_pretrained replaces the whole folder: choose a new or empty one."
-            )
+    # A symlink is followed: the model goes where it points, and the link stays a link.
+    target = Path(os.path.realpath(directory))
+    _check_replaceable(target)
     params = {name: getattr(estimator, name) for name in declared(type(estimator), saved=True)}
     config: dict[str, Any] = {
         "class": type(estimator).__name__,
@@ -92,17 +96,49 @@ def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     try:
         save_file(tensors, str(staging / WEIGHTS_FILE))
         (staging / CONFIG_FILE).write_text(text)
-        for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE):
+        (staging / CARD_FILE).write_text(card, encoding="utf-8")
+        for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE, staging / CARD_FILE):
             _fsync(path)
         _fsync(staging)
-        if target.exists():
-            _exchange(staging, target)  # staging now holds the old model
-        else:
-            os.rename(staging, target)
+        _put_in_place(staging, target)
         _fsync(target.parent)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return target
+    return Path(directory)
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to replace ``target`` unless it is absent or a folder of a saved model only."""
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ValueError(f"{target} is a file; save_pretrained writes a folder.")
+    saved = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
+    others = sorted(p.name for p in target.iterdir() if p.name not in saved)
+    if others:
+        raise ValueError(
+            f"{target} holds other files than a saved model ({', '.join(others[:5])}); "
+            "save_pretrained replaces the whole folder: choose a new or empty one."
+        )
+
+
+def _put_in_place(staging: Path, target: Path) -> None:
+    """Move the folder ``staging`` to ``target``: a rename if it is new, else an exchange.
+
+    Another save may create ``target`` between the check and the rename (two processes
+    saving to one new folder): the rename then fails, and ``target``, now a saved model,
+    is exchanged like an old one. Of racing saves the last one wins, and each model stays
+    whole; ``staging`` holds the replaced model afterwards.
+    """
+    if not target.exists():
+        try:
+            os.rename(staging, target)
+            return
+        except OSError as error:
+            if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                raise
+    _check_replaceable(target)
+    _exchange(staging, target)
 
 
 def _fsync(path: Path) -> None:
@@ -189,24 +225,16 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
     """The estimator of class ``cls`` saved in ``directory``, its networks on ``device``."""
     directory = Path(directory)
     where = str(directory / CONFIG_FILE)
-    try:
-        config = json.loads((directory / CONFIG_FILE).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"No {CONFIG_FILE} in {directory}; is this a folder written by save_pretrained?"
-        ) from None
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{where} is not valid JSON: {error}.") from None
+    config = _read_config(directory)
     if not isinstance(config, dict) or config.get("class") != cls.__name__:
         found = config.get("class") if isinstance(config, dict) else None
         raise ValueError(
             f"{directory} holds a {found}, not a {cls.__name__}; load it with "
             f"{found}.from_pretrained."
         )
+    weights = regular_file(directory / WEIGHTS_FILE, f"saved model's {WEIGHTS_FILE}")
     try:
-        tensors = load_file(str(directory / WEIGHTS_FILE))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"No {WEIGHTS_FILE} in {directory}.") from None
+        tensors = load_file(weights)
     except (SafetensorError, OSError) as error:
         raise ValueError(
             f"{directory / WEIGHTS_FILE} is corrupted or truncated ({error}); save it again."
@@ -226,7 +254,7 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
             f"(sk_eegm2 {config.get('sk_eegm2_version')}) or edited."
         )
     estimator.set_params(**{k: _decode(v, where) for k, v in params.items()})
-    estimator._validate_params()
+    _validate_loaded_params(estimator, where)
 
     fitted = _section(config, "fitted", where)
     modules = [
@@ -260,15 +288,7 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
             f"describes {sorted(described)}."
         )
     for name, module in described.items():
-        shapes = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-        stored = {k: tuple(v.shape) for k, v in parts[name].items()}
-        if shapes != stored:
-            different = sorted(set(shapes.items()) ^ set(stored.items()))[:3]
-            raise ValueError(
-                f"The weights of {name} in {directory / WEIGHTS_FILE} do not match the "
-                f"network {where} describes (e.g. {different}); the files do not belong "
-                "together."
-            )
+        _check_stored_weights(name, module, parts[name], directory / WEIGHTS_FILE, where)
     estimator.device_ = resolve_device(device)
     for name, module in described.items():
         module.load_state_dict(parts[name], assign=True)  # the weights replace the meta tensors
@@ -279,6 +299,52 @@ def load(cls: type, directory: str | os.PathLike[str], device: str) -> Any:
         else:  # frozen networks beside the net, on its device
             setattr(estimator, name, module.eval().requires_grad_(False).to(estimator.device_))
     return estimator
+
+
+def _check_stored_weights(
+    name: str, module: torch.nn.Module, stored: dict[str, torch.Tensor], file: Path, where: str
+) -> None:
+    """Refuse weights of ``name`` that are not those of ``module`` in shape and type, or not
+    finite (``module`` is on the meta device: nothing of its size is allocated yet)."""
+    expected = module.state_dict()
+    shapes = {k: tuple(v.shape) for k, v in expected.items()}
+    found = {k: tuple(v.shape) for k, v in stored.items()}
+    if shapes != found:
+        different = sorted(set(shapes.items()) ^ set(found.items()))[:3]
+        raise ValueError(
+            f"The weights of {name} in {file} do not match the network {where} describes "
+            f"(e.g. {different}); the files do not belong together."
+        )
+    for key, tensor in stored.items():
+        if tensor.dtype != expected[key].dtype:
+            raise ValueError(
+                f"{file}: tensor '{name}.{key}' is of type {tensor.dtype}; the network "
+                f"{where} describes takes {expected[key].dtype}. Save the model again."
+            )
+        if tensor.is_floating_point():  # not counters such as BatchNorm's num_batches_tracked
+            check_weight_tensor(tensor, f"{name}.{key}", file)
+
+
+def _read_config(directory: Path) -> Any:
+    """The JSON of ``directory``'s config.json, refused before reading if it is no such file."""
+    try:
+        what = f"saved model's {CONFIG_FILE}"
+        return read_json(directory / CONFIG_FILE, what, MAX_CONFIG_BYTES, MAX_CONFIG_DEPTH)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"No {CONFIG_FILE} in {directory}; is this a folder written by save_pretrained?"
+        ) from None
+
+
+def _validate_loaded_params(estimator: Any, where: str) -> None:
+    """The checks of ``fit`` (the declared constraints) on parameters read from ``where``."""
+    try:
+        estimator._validate_params()
+    except InvalidParameterError as error:
+        raise InvalidParameterError(
+            f"{where}: {error} The file was edited or damaged; correct the value, or save "
+            "the model again."
+        ) from None
 
 
 def _section(config: dict[str, Any], key: str, where: str) -> dict[str, Any]:

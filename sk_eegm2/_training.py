@@ -1,9 +1,11 @@
-"""Training: seeds, device, validation split, the skorch loop with its callbacks, resuming.
+"""Training: seeds, validation split, the skorch loop with its callbacks, resuming.
 
-Functions here take what they need as arguments; :func:`fit_net` reads the estimator's
-training parameters (``max_epochs``, ``lr``, ``batch_size``, ``patience``,
-``checkpoint_dir``, ``resume``, ``device``, ``verbose``) and sets ``net_``, ``history_``
-and ``device_`` on it.
+Functions here take values and return values. :func:`train` trains a network on data
+under a :class:`TrainingPlan` (the loop's settings) and a
+:class:`~sk_eegm2.nn.compute.Compute` (how the network runs), and returns what it trained
+as a :class:`Trained`; it never sees an estimator: a run stopped by Ctrl-C or a non-finite
+loss raises :class:`TrainingStopped`, which carries what was trained until then: the
+estimator's ``fit`` decides what it keeps.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import hashlib
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -33,7 +36,7 @@ from skorch.helper import predefined_split
 from skorch.history import History
 from torch.utils.data import Sampler, Subset
 
-from ._parameters import declared
+from ._nets import resolve_device, restore_net
 from .callbacks import NonFiniteLossError, StopOnNonFiniteLoss, TrainingCheckpoint
 from .distributed import broadcast_seed, unwrap
 from .nn.compute import Compute
@@ -42,8 +45,78 @@ from .streaming import RecordingWindows
 from .validation import sample_windows
 
 
+@dataclass(frozen=True)
+class TrainingPlan:
+    """How to train: the settings of the training loop.
+
+    They are the estimator's parameters of the "training" role that :func:`train` reads
+    (see :func:`~sk_eegm2._parameters.declared`), and the fingerprinted ones.
+
+    Parameters
+    ----------
+    max_epochs : int
+        Epochs to train (those of a resumed checkpoint included).
+    batch_size : int
+        Windows per batch.
+    lr : float
+        Learning rate.
+    patience : int or None
+        Epochs without validation improvement before stopping (None: ``max_epochs``).
+    device : str
+        "auto", "cpu", "cuda", ...; ignored in a distributed run (Accelerate places it).
+    verbose : int
+        0: silent; 1: a line per epoch; 2: also a progress bar.
+    checkpoint_dir : str, path-like or None
+        Where to write a checkpoint after every epoch; None: nowhere.
+    resume : bool
+        Continue from the checkpoint in ``checkpoint_dir``, if any.
+    fingerprinted : Mapping
+        The parameters that decide the run (declared ``fingerprinted``), by name: a
+        checkpoint resumes only under the same values.
+    """
+
+    max_epochs: int
+    batch_size: int
+    lr: float
+    patience: int | None
+    device: str
+    verbose: int
+    checkpoint_dir: str | os.PathLike[str] | None
+    resume: bool
+    fingerprinted: Mapping[str, Any]
+
+
+class Trained(NamedTuple):
+    """What :func:`train` returns: the trained net, its history, and the device it used."""
+
+    net: NeuralNet
+    history: History
+    device: str
+
+
+class TrainingStopped(BaseException):
+    """Training stopped before its end, by Ctrl-C or by a non-finite loss.
+
+    A BaseException, as KeyboardInterrupt is: no ``except Exception`` on its way from
+    :func:`train` to the estimator's ``fit`` may swallow a Ctrl-C.
+
+    Parameters
+    ----------
+    trained : Trained
+        The net of the last complete epoch (with a validation split, of the best one), the
+        history of the complete epochs (a resumed checkpoint's included), and the device.
+    error : NonFiniteLossError or None
+        What stopped training; None: Ctrl-C.
+    """
+
+    def __init__(self, trained: Trained, error: NonFiniteLossError | None = None) -> None:
+        super().__init__("Ctrl-C" if error is None else str(error))
+        self.trained = trained
+        self.error = error
+
+
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped training; the estimator holds the network of the last complete epoch."""
+    """Ctrl-C stopped training; the message says what the estimator kept."""
 
 
 class InterruptFlagMixin(NeuralNet):
@@ -51,8 +124,12 @@ class InterruptFlagMixin(NeuralNet):
 
     skorch ends training quietly on KeyboardInterrupt, so that a notebook keeps its model;
     inside ``cross_validate`` or ``GridSearchCV`` that would score a truncated model and go
-    on. The estimator reads ``interrupted_`` after training and raises again. skorch's
-    early stopping ends training by raising KeyboardInterrupt too: that one is no Ctrl-C.
+    on. :func:`train` reads ``interrupted_`` after training and raises
+    :class:`TrainingStopped`. skorch's early stopping ends training by raising
+    KeyboardInterrupt too: that one is no Ctrl-C. A Ctrl-C puts back the weights of the
+    start of the epoch it stopped
+    (:meth:`~sk_eegm2.callbacks.StopOnNonFiniteLoss.rewind`), before early stopping, at the
+    end of training, puts back those of the best epoch if there is one.
     """
 
     interrupted_ = False
@@ -66,24 +143,37 @@ class InterruptFlagMixin(NeuralNet):
                 isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
                 for _, callback in self.callbacks_
             )
+            if self.interrupted_:
+                for _, callback in self.callbacks_:
+                    if isinstance(callback, StopOnNonFiniteLoss):
+                        callback.rewind(self)
             raise
 
 
 class AutocastMixin(NeuralNet):
-    """Runs the network's forward pass under the estimator's precision (autocast).
+    """Runs the network's forward pass under autocast to ``precision``.
 
-    ``compute`` is set by :func:`fit_net`; outputs come back in float32, so losses are
-    computed, and gradients accumulated, in float32 whatever the precision.
+    Outputs come back in float32, so losses are computed, and gradients accumulated, in
+    float32 whatever the precision.
+
+    Parameters
+    ----------
+    *args, **kwargs
+        Those of the net class.
+    precision : {"float32", "bfloat16"}
+        Autocast dtype (see :class:`~sk_eegm2.nn.compute.Compute`); "float32": none.
     """
 
-    compute = Compute()
+    def __init__(self, *args: Any, precision: str = "float32", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.precision = precision
 
     def infer(self, x: Any, **fit_params: Any) -> Any:
-        if self.compute.precision == "float32":
+        if self.precision == "float32":
             return super().infer(x, **fit_params)
         # Where the weights are: under Accelerate skorch's device is None.
         device = next(self.module_.parameters()).device
-        with self.compute.autocast(device):
+        with Compute(precision=self.precision).autocast(device):  # type: ignore[arg-type]
             out = super().infer(x, **fit_params)
         return _as_float32(out)
 
@@ -116,17 +206,6 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
-
-
-def resolve_device(device: str) -> str:
-    """The device ``device`` names ("auto": CUDA when available, else the CPU)."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r}, but CUDA is not available here; use device='auto' or 'cpu'."
-        )
-    return str(device)
 
 
 class ShuffleSampler(Sampler[int]):
@@ -284,12 +363,12 @@ def check_checkpoint_dir(directory: str | os.PathLike[str]) -> None:
         ) from error
 
 
-def fingerprint(settings: dict[str, Any], module: torch.nn.Module, *data: Any) -> str:
+def fingerprint(settings: Mapping[str, Any], module: torch.nn.Module, *data: Any) -> str:
     """A digest of what decides a training run: settings, initial weights and data.
 
     Parameters
     ----------
-    settings : dict
+    settings : Mapping
         The parameters that decide the run (those declared ``fingerprinted``).
     module : torch.nn.Module
         The network before training (its initialisation, or the pretrained weights).
@@ -329,12 +408,13 @@ def _digest_data(digest: Any, data: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- training
-def fit_net(
-    estimator: Any,
+def train(
     net_class: type[NeuralNet],
     module: torch.nn.Module,
-    train: tuple[Any, np.ndarray | None],
+    data: tuple[Any, np.ndarray | None],
     valid: torch.utils.data.Dataset | None,
+    plan: TrainingPlan,
+    compute: Compute,
     *,
     criterion: Any,
     optimizer: type[torch.optim.Optimizer],
@@ -343,46 +423,75 @@ def fit_net(
     accelerator: Any = None,
     distributed_class: type[NeuralNet] | None = None,
     **net_params: Any,
-) -> NeuralNet:
+) -> Trained:
     """Train ``module`` with skorch: early stopping on ``valid``, clipping, logging.
 
-    ``train`` is ``(X, y)``: arrays, or a dataset of ``(X, y)`` pairs and None. Sets
-    ``net_``, ``history_`` and ``device_`` on ``estimator``, also when training stops early:
-    a non-finite loss raises :class:`~sk_eegm2.callbacks.NonFiniteLossError` and Ctrl-C
-    :class:`TrainingInterrupted` (a KeyboardInterrupt), with the last good weights in
-    ``net_``; both set ``_training_stopped`` on the estimator, whose fit then keeps this
-    state. With ``checkpoint_dir`` every epoch is saved with a :func:`fingerprint` of the
-    run, and ``resume`` continues from a checkpoint of the same run only. With an
+    With ``plan.checkpoint_dir`` every epoch is saved with a :func:`fingerprint` of the run,
+    and ``plan.resume`` continues from a checkpoint of the same run only. With an
     ``accelerator``, ``distributed_class`` (``net_class`` with
-    :class:`~sk_eegm2.distributed.DistributedMixin`) trains, and ``net_`` is a plain
-    ``net_class`` around the trained network afterwards.
+    :class:`~sk_eegm2.distributed.DistributedMixin`) trains, and the net returned is a plain
+    ``net_class`` around the trained network.
+
+    Parameters
+    ----------
+    net_class : type of skorch.NeuralNet
+        With :class:`AutocastMixin` and :class:`InterruptFlagMixin`.
+    module : torch.nn.Module
+        The network, trained in place (``compute`` may compile it or set recomputation).
+    data : tuple
+        ``(X, y)``: arrays (X of shape (n_windows, ...), y of shape (n_windows,) or None),
+        or a dataset of ``(X, y)`` pairs and None.
+    valid : Dataset or None
+        Held-out windows for early stopping; None: no validation, the last epoch is kept.
+    plan : TrainingPlan
+        The loop's settings.
+    compute : Compute
+        How the network runs.
+    criterion, optimizer : type
+        skorch's ``criterion`` and ``optimizer``.
+    optimizer_params : dict
+        Keyword arguments of the optimizer (skorch's ``optimizer__*``).
+    callbacks : list of (str, Callback)
+        Callbacks before those added here (clipping, the non-finite-loss check, progress
+        bar, early stopping, checkpoint).
+    accelerator : accelerate.Accelerator or None
+        For a distributed run.
+    distributed_class : type of skorch.NeuralNet or None
+        The net class of a distributed run.
+    **net_params
+        Further arguments of the net (``criterion__*``, ``iterator_*``, ``classes``, ...).
+
+    Returns
+    -------
+    Trained
+        The trained net (without its training data or copies of weights), its history and
+        the device it ran on.
+
+    Raises
+    ------
+    TrainingStopped
+        On Ctrl-C or a non-finite loss, with the net as it stopped.
     """
-    X_train, y_train = train
-    compute = estimator._compute()
+    X_train, y_train = data
     module = compute.prepare(module)  # recomputation, torch.compile
     callbacks = [
         *callbacks,
         ("clip", GradientNormClipping(1.0)),
         ("finite_loss", StopOnNonFiniteLoss()),
     ]
-    if estimator.verbose >= 2:
+    if plan.verbose >= 2:
         callbacks.append(("progress", ProgressBar()))
     if valid is not None:
-        patience = estimator.patience or estimator.max_epochs
+        patience = plan.patience or plan.max_epochs
         callbacks.append(("early_stopping", EarlyStopping(patience=patience, load_best=True)))
     checkpoint = None
-    if estimator.checkpoint_dir is not None:  # last: it saves the state of those before it
-        settings = {
-            name: getattr(estimator, name) for name in declared(type(estimator), fingerprinted=True)
-        }
-        run = fingerprint(settings, module, X_train, y_train, valid)
-        checkpoint = TrainingCheckpoint(
-            estimator.checkpoint_dir, resume=estimator.resume, fingerprint=run
-        )
+    if plan.checkpoint_dir is not None:  # last: it saves the state of those before it
+        run = fingerprint(plan.fingerprinted, module, X_train, y_train, valid)
+        checkpoint = TrainingCheckpoint(plan.checkpoint_dir, resume=plan.resume, fingerprint=run)
         callbacks.append(("checkpoint", checkpoint))
     placement: dict[str, Any]
     if accelerator is None:
-        device = resolve_device(estimator.device)
+        device = resolve_device(plan.device)
         trainer, placement = net_class, {"device": device}
     else:  # Accelerate places the network on the process's device
         assert distributed_class is not None
@@ -393,73 +502,65 @@ def fit_net(
             "device": None,
             "unwrap_after_train": False,
             # The log through Accelerate's print (process 0 only); it ignores verbose.
-            "callbacks__print_log__sink": "auto" if estimator.verbose else _discard,
+            "callbacks__print_log__sink": "auto" if plan.verbose else _discard,
         }
     net = trainer(
         module,
         criterion=criterion,
         optimizer=optimizer,
-        lr=estimator.lr,
-        max_epochs=estimator.max_epochs,
-        batch_size=estimator.batch_size,
+        lr=plan.lr,
+        max_epochs=plan.max_epochs,
+        batch_size=plan.batch_size,
         train_split=None if valid is None else predefined_split(valid),
         # The order of DataLoader(shuffle=True), also in distributed runs.
         iterator_train__sampler=ShuffleSampler(len(X_train)),
         callbacks=callbacks,
-        verbose=estimator.verbose,
+        verbose=plan.verbose,
+        precision=compute.precision,
         **placement,
         **{f"optimizer__{k}": v for k, v in optimizer_params.items()},
         **net_params,
     )
-    net.compute = compute
     done = checkpoint.completed_epochs() if checkpoint is not None else 0
+    error = None
     try:
         if done:
             net.initialize()
-            net.partial_fit(X_train, y_train, epochs=max(estimator.max_epochs - done, 0))
+            net.partial_fit(X_train, y_train, epochs=max(plan.max_epochs - done, 0))
         else:
             net.fit(X_train, y_train)
-    except NonFiniteLossError:
-        estimator._training_stopped = True
-        raise
-    finally:  # also on a non-finite loss: the net holds the last good weights
-        # Drop what training alone needed: copies of weights, and the held-out windows
-        # (pickles of fitted estimators must not carry training EEG).
-        net.train_split = None
-        for _, callback in net.callbacks_:
-            if isinstance(callback, EarlyStopping):
-                callback.best_model_weights_ = None
-        interrupted = net.interrupted_
-        history = net.history
-        if accelerator is not None:
-            # A plain net, which pickles and runs inference like one trained alone.
-            net = restore_net(net_class, unwrap(net.module_), device)
-            net.history = history
-        estimator.net_ = net
-        estimator.history_ = history
-        estimator.device_ = device
-    if interrupted:
-        estimator._training_stopped = True
-        raise TrainingInterrupted(
-            f"Training was interrupted (Ctrl-C); {type(estimator).__name__} holds the network "
-            "of the last complete epoch."
-        )
-    return net
+    except NonFiniteLossError as stop:  # the net holds the weights of the epoch's start
+        error = stop
+    trained = _finished(net, net_class, device, accelerator)
+    if error is not None or net.interrupted_:
+        raise TrainingStopped(trained, error) from error
+    return trained
 
 
-def keep_untrained(estimator: Any, net_class: type[NeuralNet], module: torch.nn.Module) -> None:
-    """``max_epochs=0``: the estimator holds ``module`` as it is, with an empty history."""
-    estimator.device_ = resolve_device(estimator.device)
-    estimator.net_ = restore_net(net_class, module, estimator.device_)
-    estimator.history_ = History()
+def _finished(net: NeuralNet, net_class: type[NeuralNet], device: str, accelerator: Any) -> Trained:
+    """``net`` without what training alone needed, as a plain net of ``net_class``, and its
+    history without the row of an epoch that a stop cut short."""
+    # Copies of weights, and the held-out windows: pickles of fitted estimators must not
+    # carry training EEG.
+    net.train_split = None
+    for _, callback in net.callbacks_:
+        if isinstance(callback, EarlyStopping):
+            callback.best_model_weights_ = None
+    history = net.history
+    if history and "dur" not in history[-1]:  # recorded at its end: an epoch a stop cut short
+        history.pop()  # its weights were put back
+    if accelerator is not None:
+        # A plain net, which pickles and runs inference like one trained alone.
+        net = restore_net(net_class, unwrap(net.module_), device)
+        net.history = history
+    return Trained(net, history, device)
+
+
+def untrained(net_class: type[NeuralNet], module: torch.nn.Module, device: str) -> Trained:
+    """``max_epochs=0``: ``module`` as it is, on ``device`` ("auto" resolved), no history."""
+    device = resolve_device(device)
+    return Trained(restore_net(net_class, module, device), History(), device)
 
 
 def _discard(*args: Any, **kwargs: Any) -> None:
     """A log sink that prints nothing."""
-
-
-def restore_net(net_class: type[NeuralNet], module: torch.nn.Module, device: str) -> NeuralNet:
-    """A skorch net around an already trained ``module`` (not copied), ready for inference."""
-    net = net_class(module, criterion=torch.nn.Identity, device=device)
-    net.initialize()
-    return net

@@ -13,7 +13,7 @@ is applied to new subjects, and no labels are used, but a model evaluated this w
 the test subjects' windows (not their labels) before predicting them: keep such scores apart
 from those of models that see one window at a time.
 
-The subject of each window reaches :meth:`SubjectAlignment.transform` as ``groups``, also
+The subject of each window reaches :meth:`~sk_eegm2.SubjectAlignment.transform` as ``groups``, also
 inside :class:`~sklearn.pipeline.Pipeline`, :func:`~sklearn.model_selection.cross_validate`
 and :class:`~sklearn.model_selection.GridSearchCV` through scikit-learn's metadata routing
 (``sklearn.set_config(enable_metadata_routing=True)``). A pipeline's own ``score`` routes

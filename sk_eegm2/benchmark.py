@@ -28,6 +28,7 @@ from . import report
 from .baselines import log_band_power_pipeline, raw_window_pipeline, tangent_space_pipeline
 from .classifier import EEGM2Classifier
 from .datasets import load_eegmat
+from .nn.compute import Compute
 from .pretrainer import EEGM2Pretrainer
 
 #: Pre-declared settings. "cpu" is sized to finish within 20 minutes on 2 CPU cores;
@@ -171,8 +172,12 @@ def _evaluate_fold(
     prefix: str,
     log: Callable[[str], None],
     verbose: int,
-) -> dict[str, dict[str, float]]:
-    """Pretrain on ``train`` (no labels), then fit and score every model of :func:`_models`."""
+    score: Callable[[Any, np.ndarray, np.ndarray], dict[str, Any]] = _scores,
+) -> dict[str, dict[str, Any]]:
+    """Pretrain on ``train`` (no labels), then fit every model of :func:`_models`.
+
+    ``score(model, X_test, y_test)`` gives each model's result on ``test``.
+    """
     X, y, groups = data
     tick = time.perf_counter()
     pretrain = {**settings["network"], **settings["pretrain"], "random_state": seed}
@@ -190,13 +195,11 @@ def _evaluate_fold(
     for name, fit in _models(settings, seed).items():
         tick = time.perf_counter()
         model = fit(pretrainer, untrained, X[train], y[train], groups[train])
-        scores = _scores(model, X[test], y[test])
+        scores = score(model, X[test], y[test])
         scores["fit_seconds"] = time.perf_counter() - tick
         results[name] = scores
-        log(
-            f"{prefix} {name:34s} balanced accuracy {scores['balanced_accuracy']:.3f}  "
-            f"ROC AUC {scores['roc_auc']:.3f}  ({scores['fit_seconds']:.0f} s)"
-        )
+        shown = "  ".join(f"{METRIC_NAMES[k]} {scores[k]:.3f}" for k in METRICS if k in scores)
+        log(f"{prefix} {name:34s} {shown}  ({scores['fit_seconds']:.0f} s)")
     return results
 
 
@@ -208,6 +211,7 @@ def run_eegmat(
     window_seconds: float = 2.0,
     subjects: list[int] | None = None,
     random_state: int = 0,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 0,
 ) -> dict[str, Any]:
@@ -228,6 +232,9 @@ def run_eegmat(
         Subjects to use (None: all 36).
     random_state : int
         Seeds every model.
+    threads : int or None
+        PyTorch threads for the run, restored afterwards (None: PyTorch's setting, by
+        default one per core). Recorded in the results.
     log : callable
         Receives progress lines.
     verbose : int
@@ -238,6 +245,22 @@ def run_eegmat(
     dict
         Per-fold and summary scores per model, the settings, and the machine.
     """
+    with Compute(threads=threads).scope():
+        return _run_eegmat(
+            path, config, n_folds, window_seconds, subjects, random_state, log, verbose
+        )
+
+
+def _run_eegmat(
+    path: str | Path | None,
+    config: str | dict[str, Any],
+    n_folds: int,
+    window_seconds: float,
+    subjects: list[int] | None,
+    random_state: int,
+    log: Callable[[str], None],
+    verbose: int,
+) -> dict[str, Any]:
     settings = CONFIGS[config] if isinstance(config, str) else config
     started = time.perf_counter()
     X, y, groups = load_eegmat(
@@ -293,6 +316,7 @@ HELDOUT: dict[str, Any] = {
     "window_seconds": 2.0,
 }
 METRICS = ("balanced_accuracy", "roc_auc")
+METRIC_NAMES = {"balanced_accuracy": "balanced accuracy", "roc_auc": "ROC AUC"}
 
 
 def summarise_runs(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -320,6 +344,7 @@ def run_heldout(
     config: str | dict[str, Any] = "heldout",
     seeds: list[int] | None = None,
     folds: list[int] | None = None,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
     verbose: int = 0,
 ) -> dict[str, Any]:
@@ -338,6 +363,8 @@ def run_heldout(
         Seeds (None: the protocol's 0, 1, 2).
     folds : list of int or None
         Only these folds (0-based), e.g. to time one; None: all.
+    threads : int or None
+        PyTorch threads for the run (see :func:`run_eegmat`).
     log : callable
         Receives progress lines.
     verbose : int
@@ -349,6 +376,18 @@ def run_heldout(
         ``runs`` (model -> list of per (seed, fold) scores), ``summary`` (see
         :func:`summarise_runs`), the settings and the machine.
     """
+    with Compute(threads=threads).scope():
+        return _run_heldout(path, config, seeds, folds, log, verbose)
+
+
+def _run_heldout(
+    path: str | Path | None,
+    config: str | dict[str, Any],
+    seeds: list[int] | None,
+    folds: list[int] | None,
+    log: Callable[[str], None],
+    verbose: int,
+) -> dict[str, Any]:
     settings = CONFIGS[config] if isinstance(config, str) else config
     seeds = HELDOUT["seeds"] if seeds is None else seeds
     started = time.perf_counter()

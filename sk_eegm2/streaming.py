@@ -19,7 +19,7 @@ import mne
 import numpy as np
 from torch.utils.data import Dataset
 
-from .datasets.windows import _check_window
+from .datasets.windows import _check_window, read_recording
 
 Recording = Union[str, "os.PathLike[str]", mne.io.BaseRaw]
 
@@ -151,7 +151,7 @@ class RecordingWindows(Dataset):
     def _read_header(recording: str | mne.io.BaseRaw) -> mne.io.BaseRaw:
         if isinstance(recording, mne.io.BaseRaw):
             return recording
-        return mne.io.read_raw(recording, preload=False, verbose="error")
+        return read_recording(recording, preload=False, verbose="error")
 
     @property
     def n_recordings(self) -> int:

@@ -18,6 +18,17 @@ SHARED_DATA = Path(
 )
 
 
+#: Fixtures that read real recordings: tests that use them, directly or through another
+#: fixture, are marked slow (``pytest -m "not slow"`` leaves them out).
+REAL_EEG_FIXTURES = frozenset({"eegmat_path", "eegbci_path"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_EEG_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def eegmat_path() -> Path:
     """Folder with the EEGMAT EDF files (skips the test where it is absent)."""

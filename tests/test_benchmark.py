@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from sk_eegm2.__main__ import main
 from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
@@ -42,10 +43,16 @@ def test_cross_subject_study_on_real_eeg(eegmat_path, tmp_path):
     for mode in ("Linear", "Light"):  # every EEGM2 mode beside its untrained twin
         assert f"EEGM2 ({mode}, untrained)" in results["summary"]
     assert "EEGM2 (Scratch = Fine, untrained)" in results["summary"]
-    for runs in results["folds"].values():
+    for name, runs in results["folds"].items():
         assert len(runs) == 2
-        for scores in runs:
-            assert 0 <= scores["balanced_accuracy"] <= 1 and 0 <= scores["roc_auc"] <= 1
+        for metric in ("balanced_accuracy", "roc_auc"):  # the summary is that of the folds
+            scores = [run[metric] for run in runs]
+            assert results["summary"][name][metric] == {
+                "mean": pytest.approx(np.mean(scores)),
+                "std": pytest.approx(np.std(scores)),
+            }
+    # each model is scored on its own predictions
+    assert len({runs[0]["roc_auc"] for runs in results["folds"].values()}) > 1
     assert any("pretrained on" in line for line in lines)  # progress is reported
     assert results["n_subjects"] == 4 and results["machine"]["versions"]["torch"]
     paths = save(results, tmp_path)
@@ -64,12 +71,19 @@ def test_two_subjects_two_folds_pretrain_without_a_validation_split(eegmat_path)
 
 
 def test_command_line(eegmat_path, tmp_path, capsys):
-    assert main(
-        ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds", "2",
-         "--out", str(tmp_path)]
-    ) == 0  # fmt: skip
+    torch.set_num_threads(2)  # the run's --threads (default 1) replaces it, then restores it
+    try:
+        assert main(
+            ["benchmark", "eegmat", "--data", str(eegmat_path), "--subjects", "4", "--folds",
+             "2", "--out", str(tmp_path)]
+        ) == 0  # fmt: skip
+        restored = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(1)  # tests/conftest.py's setting
     out = capsys.readouterr().out
     assert "| Log band power + LR |" in out and (tmp_path / "eegmat.png").stat().st_size > 0
+    assert json.loads((tmp_path / "eegmat.json").read_text())["machine"]["torch_threads"] == 1
+    assert restored == 2
 
 
 def test_log_band_power_finds_the_alpha_rhythm():
@@ -113,7 +127,7 @@ def test_heldout_protocol_reports_seeds_and_merges_a_peer(eegmat_path, tmp_path,
     # a peer's file merged later into the saved runs, without running them again
     peer_file = tmp_path / "eegnet.json"
     peer_file.write_text(json.dumps({"runs": {"EEGNet": peer["runs"]["ShallowFBCSPNet"]}}))
-    argv = ["benchmark", "eegmat", "--heldout", "--reuse", "--out", str(tmp_path)]
+    argv = ["benchmark", "eegmat", "--protocol", "heldout", "--reuse", "--out", str(tmp_path)]
     assert main([*argv, "--include", str(peer_file)]) == 0
     merged = json.loads(paths[0].read_text())
     assert {"EEGNet", "ShallowFBCSPNet", "EEGM2 (Linear)"} <= set(merged["summary"])

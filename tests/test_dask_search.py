@@ -16,6 +16,7 @@ distributed = pytest.importorskip("distributed", reason="needs dask.distributed"
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
 
 
+@pytest.mark.slow
 def test_grid_search_on_a_two_worker_cluster_equals_a_sequential_one(monkeypatch):
     # Worker processes inherit it: one thread each, as the test process (conftest), so that
     # both compute in the same order.

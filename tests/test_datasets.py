@@ -77,7 +77,7 @@ def test_make_windows_drops_windows_over_bad_annotations(raw: mne.io.RawArray) -
     ("kwargs", "message"),
     [
         ({"window_seconds": 11.0}, "longer than the recording"),
-        ({"window_seconds": 0.0}, "window_seconds must be a positive"),
+        ({"window_seconds": 0.0}, "window_seconds must be positive"),
         ({"window_seconds": 2.0, "stride_seconds": 0.0}, "stride_seconds must be a positive"),
         ({"window_seconds": 2.0, "stride_seconds": 3.0}, "must not exceed window_seconds"),
         ({"window_seconds": 2.0, "sfreq": -1.0}, "sfreq must be a positive"),
@@ -166,6 +166,16 @@ def test_load_eegmat_overlap_and_resampling(eegmat_path: Path) -> None:
     n_task = n_windows(TASK_SECONDS, 2.0, 1.0)
     assert (n_rest, n_task) == (181, 61)  # about twice the 91 and 31 back-to-back windows
     np.testing.assert_array_equal(np.bincount(y), [n_rest, n_task])
+
+
+@pytest.mark.slow
+def test_load_eegmat_prints_nothing_unless_verbose(
+    eegmat_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    load_eegmat(0, path=eegmat_path)
+    assert capfd.readouterr() == ("", "")
+    load_eegmat(0, path=eegmat_path, verbose="info")
+    assert "matching events found" in "".join(capfd.readouterr())
 
 
 def test_load_eegmat_path_from_environment(

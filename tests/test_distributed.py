@@ -74,6 +74,7 @@ def runs(tmp_path_factory):
     return loaded, checkpoints
 
 
+@pytest.mark.slow
 def test_two_processes_stay_in_sync(runs):
     (results, _) = runs
     rank0, rank1 = results["0"], results["1"]
@@ -88,6 +89,7 @@ def test_two_processes_stay_in_sync(runs):
     torch.testing.assert_close(rank0["features"], rank1["features"], rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch(runs):
     (results, _) = runs
     rank0, single = results["0"], results["single"]
@@ -100,6 +102,7 @@ def test_two_processes_match_one_process_with_the_same_global_batch(runs):
     torch.testing.assert_close(rank0["features"], single["features"], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_distributed_checkpoint_resumes_in_one_process(runs):
     (results, checkpoints) = runs
     assert sorted(p.name for p in checkpoints.iterdir()) == ["checkpoint.pt"]  # rank 0 wrote

@@ -68,7 +68,7 @@ def test_pipeline_cross_validation_on_mne_epochs(eegmat):
     scores = cross_val_score(
         pipe, epochs, y, groups=groups, cv=GroupKFold(2), scoring="balanced_accuracy"
     )
-    assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
+    assert scores.shape == (2,) and np.isfinite(scores).all()  # a failed fit scores NaN
 
 
 def test_grid_search_over_the_pipeline(eegmat_arrays):
@@ -100,6 +100,7 @@ def test_fine_tuning_a_fitted_pretrainer(eegmat_arrays, fitted_pretrainer):
     assert any(not torch.equal(backbone[k].cpu(), before[k]) for k in before)
 
 
+@pytest.mark.slow
 def test_joblib_round_trip_in_a_fresh_cpu_only_process(tmp_path, eegmat_arrays):
     X, y, _ = eegmat_arrays
     pipe = Pipeline(
@@ -303,6 +304,7 @@ def test_pretrainer_with_other_channels_is_refused(fitted_pretrainer):
 
 
 # ----------------------------------------------------------- determinism and persistence
+@pytest.mark.slow
 def test_same_random_state_same_weights_across_processes(tmp_path):
     script = textwrap.dedent(
         """
@@ -353,7 +355,11 @@ def test_save_and_load_pretrained_pretrainer(tmp_path):
     X, _ = toy_data()
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0, scaling="global").fit(X)
     folder = pretrainer.save_pretrained(tmp_path / "pre")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
     config = json.loads((folder / "config.json").read_text())
     assert config["params"]["widths"] == {"tuple": [4, 8]} and config["fitted"]["n_chans_"] == 3
     loaded = EEGM2Pretrainer.from_pretrained(folder)

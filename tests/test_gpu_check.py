@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
 
+@pytest.mark.slow
 def test_without_cuda_it_says_so_and_exits_non_zero(tmp_path):
     out = tmp_path / "gpu_check.json"
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="")  # hides any GPU of the test machine

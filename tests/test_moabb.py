@@ -6,6 +6,7 @@ import importlib
 import importlib.util
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,11 +14,6 @@ import pytest
 import sk_eegm2.datasets.eegmat as eegmat_module
 from sk_eegm2.datasets import load_eegmat
 from sk_eegm2.datasets.eegmat import EEGMAT_CHANNELS
-
-if importlib.util.find_spec("moabb") is not None:
-    from moabb.paradigms import MotorImagery
-
-    from sk_eegm2.datasets.moabb import EEGMAT
 
 requires_moabb = pytest.mark.skipif(
     importlib.util.find_spec("moabb") is None, reason="MOABB is not installed"
@@ -36,7 +32,17 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(eegmat_module.pooch, "retrieve", refuse)
 
 
-def paradigm() -> MotorImagery:
+def EEGMAT(*args: Any, **kwargs: Any) -> Any:
+    """sk_eegm2's MOABB dataset, imported where a test needs it: importing MOABB takes
+    seconds, which the quick loop (``pytest -m "not slow"``) would pay at collection."""
+    from sk_eegm2.datasets.moabb import EEGMAT
+
+    return EEGMAT(*args, **kwargs)
+
+
+def paradigm() -> Any:
+    from moabb.paradigms import MotorImagery
+
     return MotorImagery(events=["rest", "subtraction"], n_classes=2, fmin=0.5, fmax=45.0)
 
 
@@ -75,6 +81,7 @@ def test_moabb_dataset_window_length_and_resampling(eegmat_path: Path) -> None:
     np.testing.assert_array_equal(metadata["subject"], 5)
 
 
+@pytest.mark.slow  # imports MOABB
 @requires_moabb
 def test_moabb_dataset_rejects_invalid_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="subjects"):

@@ -67,7 +67,7 @@ def test_bad_parameters_are_refused_at_the_start_of_fit(estimator, name, monkeyp
     def no_data_read(*args, **kwargs):
         raise AssertionError("the input was checked before the parameters")
 
-    monkeypatch.setattr("sk_eegm2._base.check_eeg", no_data_read)
+    monkeypatch.setattr("sk_eegm2._base.check_eeg_parts", no_data_read)
     with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
         estimator(**{**TINY, name: BAD[name]}).fit(X, Y)
 
@@ -87,7 +87,7 @@ def test_a_failed_refit_leaves_the_fitted_state_as_it_was(estimator, monkeypatch
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(f"sk_eegm2.{estimator.__module__.split('.')[-1]}.fit_net", broken)
+    monkeypatch.setattr("sk_eegm2._base.train", broken)
     with pytest.raises(RuntimeError, match="out of memory"):
         model.fit(X[:, :2] * 10, Y)  # other channels and scale: would change n_chans_, scale_
     after = {k: v for k, v in vars(model).items() if k.endswith("_")}
@@ -100,7 +100,7 @@ def test_a_failed_refit_leaves_the_fitted_state_as_it_was(estimator, monkeypatch
 
 def test_a_failed_first_fit_leaves_the_estimator_unfitted(monkeypatch):
     model = EEGM2Pretrainer(**TINY, max_epochs=1)
-    monkeypatch.setattr("sk_eegm2.pretrainer.fit_net", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("sk_eegm2._base.train", lambda *a, **k: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         model.fit(X)
     assert not [k for k in vars(model) if k.endswith("_")]

@@ -39,6 +39,7 @@ def edited(folder: Path, tmp_path: Path, edit) -> Path:
     return copy
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="kills forked children")
 def test_a_save_killed_at_random_times_leaves_the_old_or_the_new_model_whole(tmp_path):
     """Fault 3: 3 of 15 SIGKILLs left an empty config.json; others mixed old and new."""

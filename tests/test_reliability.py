@@ -14,6 +14,7 @@ import torch
 from sklearn.model_selection import GridSearchCV, cross_validate
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
+from sk_eegm2._training import TrainingInterrupted
 from sk_eegm2.callbacks import NonFiniteLossError, TrainingCheckpoint
 from sk_eegm2.classifier import ClassifierNet
 from sk_eegm2.pretrainer import ReconstructionNet
@@ -50,6 +51,7 @@ EEGM2Pretrainer(widths=(4, 8), d_state=4, expand=2, headdim=4, chunk_size=16, ma
 """
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path):
     settings = {**TINY, "max_epochs": 6, "patience": None, "random_state": 0}
     child = subprocess.Popen(
@@ -127,11 +129,35 @@ def interrupt_in_epoch(monkeypatch, net_class, epoch):
 def test_ctrl_c_stops_training_and_leaves_a_usable_estimator(monkeypatch):
     interrupt_in_epoch(monkeypatch, ReconstructionNet, 3)
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=10, random_state=0)
-    with pytest.raises(KeyboardInterrupt, match="last complete epoch"):
+    with pytest.raises(TrainingInterrupted, match=r"in epoch 3; .* last complete epoch"):
         pretrainer.fit(data())
-    assert len(pretrainer.history_[:, "valid_loss"]) == 2  # two complete epochs
+    assert len(pretrainer.history_) == len(pretrainer.history_[:, "valid_loss"]) == 2
     features = pretrainer.transform(data())
     assert np.isfinite(features).all()
+
+
+@pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
+def test_ctrl_c_in_the_first_epoch_of_a_refit_keeps_the_previous_model(estimator, monkeypatch):
+    """Fault 1: the fitted model was replaced by an untrained one that counted as fitted."""
+    X, y = data(48), np.arange(48) % 2
+    model = estimator(**TINY, max_epochs=2, random_state=0).fit(X, y)
+    before = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    previous = weights(model)
+    interrupt_in_epoch(monkeypatch, model._net_class, 1)
+    with pytest.raises(KeyboardInterrupt, match="no epoch was complete"):
+        model.set_params(random_state=1).fit(X * 2, y)
+    after = {k: v for k, v in vars(model).items() if k.endswith("_")}
+    assert after.keys() == before.keys() and all(after[k] is before[k] for k in before)
+    assert all(torch.equal(previous[k], v) for k, v in weights(model).items())
+
+
+def test_ctrl_c_in_the_first_epoch_of_a_first_fit_leaves_the_estimator_unfitted(monkeypatch):
+    """Fault 1: a first fit interrupted before any complete epoch left net_ set."""
+    interrupt_in_epoch(monkeypatch, ReconstructionNet, 1)
+    pretrainer = EEGM2Pretrainer(**TINY, max_epochs=3, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        pretrainer.fit(data())
+    assert not [name for name in vars(pretrainer) if name.endswith("_")]
 
 
 def test_ctrl_c_while_a_classifier_pretrains_leaves_the_classifier_unfitted(monkeypatch):
@@ -156,20 +182,39 @@ def test_ctrl_c_stops_a_whole_cross_validation_or_search(monkeypatch, search):
             GridSearchCV(clf, {"lr": [1e-4, 1e-3]}, cv=2).fit(X, y)
 
 
+def non_finite_loss_in_epoch(monkeypatch, net_class, epoch):
+    """Make the loss of ``net_class`` NaN from its ``epoch``-th epoch on."""
+    get_loss = net_class.get_loss
+
+    def poisoned(self, *args, **kwargs):
+        loss = get_loss(self, *args, **kwargs)
+        return loss * float("nan") if len(self.history) >= epoch else loss
+
+    monkeypatch.setattr(net_class, "get_loss", poisoned)
+
+
 @pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
-def test_non_finite_loss_stops_with_a_clear_error_and_good_weights(estimator, tmp_path):
-    X = data()
-    model = estimator(
-        **TINY, max_epochs=5, lr=1e25, scaling=None, random_state=0, checkpoint_dir=str(tmp_path)
-    )
-    labels = np.arange(len(X)) % 2  # ignored by the pretrainer
-    with pytest.raises(NonFiniteLossError, match=r"epoch \d+, batch \d+.*learning rate"):
-        model.fit(X * 1e3, labels)
+def test_non_finite_loss_stops_with_a_clear_error_and_good_weights(
+    estimator, tmp_path, monkeypatch
+):
+    model = estimator(**TINY, max_epochs=5, random_state=0, checkpoint_dir=str(tmp_path))
+    non_finite_loss_in_epoch(monkeypatch, model._net_class, 2)
+    labels = np.arange(96) % 2  # ignored by the pretrainer
+    with pytest.raises(NonFiniteLossError, match=r"epoch 2, batch 1\b.*learning rate"):
+        model.fit(data(), labels)
+    assert len(model.history_) == 1  # the complete epoch
     for value in weights(model).values():
         assert torch.isfinite(value).all()
-    if (tmp_path / "checkpoint.pt").exists():  # written before the loss broke: finite too
-        saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["module"]
-        assert all(torch.isfinite(v).all() for v in saved.values())
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["module"]  # epoch 1's
+    assert all(torch.isfinite(v).all() for v in saved.values())
+
+
+@pytest.mark.parametrize("estimator", [EEGM2Pretrainer, EEGM2Classifier])
+def test_non_finite_loss_in_the_first_epoch_leaves_the_estimator_unfitted(estimator):
+    model = estimator(**TINY, max_epochs=5, lr=1e25, scaling=None, random_state=0)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, batch \d+.*learning rate"):
+        model.fit(data() * 1e3, np.arange(96) % 2)
+    assert not [name for name in vars(model) if name.endswith("_")]
 
 
 def test_checkpoint_callback_reports_completed_epochs(tmp_path):
@@ -201,6 +246,7 @@ print(status_mb("VmHWM:") - before, X.nbytes / 2**20, features.shape[0])
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.path.exists("/proc/self/clear_refs"), reason="measures peak memory through Linux's /proc"
 )

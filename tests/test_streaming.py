@@ -240,6 +240,7 @@ def write_corpus(folder, n_files, seconds):
     return paths
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     not os.path.exists("/proc/self/clear_refs"), reason="measures peak memory through Linux's /proc"
 )

@@ -6,6 +6,7 @@ import warnings
 
 import mne
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse
 import torch
@@ -36,6 +37,19 @@ def test_numpy_torch_and_2d_inputs():
         np.testing.assert_array_equal(eeg.X, GOOD)
     assert check_eeg(GOOD[:, 0]).X.shape == (12, 1, 16)  # (n, T): one channel
     assert check_eeg(GOOD.astype(np.int32)).X.dtype == np.float32
+
+
+def test_2d_tables_and_recordings_read_as_one_channel_windows_warn():
+    frame = pd.DataFrame(np.random.default_rng(0).standard_normal((40, 256)))
+    with pytest.warns(UserWarning, match=r"40 one-channel windows .* DataFrame.*3D array"):
+        assert check_eeg(frame).X.shape == (40, 1, 256)
+    recording = np.zeros((3000, 19))  # (n_times, n_channels)
+    with pytest.warns(UserWarning, match="3000 one-channel windows of 19 time points"):
+        check_eeg(recording)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_eeg(np.zeros((40, 256)))  # plausible one-channel windows
+        check_eeg(frame.to_numpy()[:, np.newaxis, :])  # the way the warning suggests
 
 
 def test_epochs_in_microvolts_eeg_only_with_metadata():

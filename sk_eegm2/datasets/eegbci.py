@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Iterable
@@ -11,7 +12,7 @@ import mne
 import numpy as np
 import pandas as pd
 
-from .windows import _epochs_to_xyg, _standard_1020
+from .windows import _epochs_to_xyg, _standard_1020, read_recording
 
 #: Environment variable naming the folder that holds MNE's ``MNE-eegbci-data`` folder.
 EEGBCI_PATH_ENV = "SK_EEGM2_EEGBCI_PATH"
@@ -82,7 +83,8 @@ def load_eegbci(
     return_epochs : bool
         If True (default), return ``X`` as :class:`mne.Epochs`; if False, as a NumPy array.
     verbose : bool | str | int | None
-        MNE verbosity level; ``None`` uses MNE's configured level.
+        MNE's logging while reading: ``None`` (default) or False shows only MNE's warnings
+        and errors; True, ``"info"`` or another MNE level shows more.
 
     Returns
     -------
@@ -119,13 +121,15 @@ def load_eegbci(
     if not 1 <= subject <= N_SUBJECTS:
         raise ValueError(f"EEGBCI subjects are numbered 1 to {N_SUBJECTS}, got {subject}.")
     runs, event_id = _check_runs(runs)
-    if window_seconds is not None and not window_seconds > 0:
-        raise ValueError(f"window_seconds must be positive or None, got {window_seconds}.")
+    if window_seconds is not None and not 0 < window_seconds < math.inf:
+        raise ValueError(
+            f"window_seconds must be positive and finite (seconds) or None, got {window_seconds}."
+        )
     if window_seconds is None and not tmax > tmin:
         raise ValueError(f"tmax ({tmax}) must be greater than tmin ({tmin}).")
 
     mne_path = _mne_data_path(path)
-    with mne.use_log_level(verbose):
+    with mne.use_log_level(False if verbose is None else verbose):
         try:
             fnames = mne.datasets.eegbci.load_data(subject, runs, path=mne_path, update_path=False)
         except OSError as err:  # requests' errors derive from OSError too
@@ -140,7 +144,7 @@ def load_eegbci(
         # Epoching run by run, rather than after concatenating the runs, keeps each trial's run
         # number at hand for the metadata; no trial spans two runs either way.
         for run, fname in zip(runs, fnames, strict=True):
-            raw = mne.io.read_raw_edf(fname, preload=True)
+            raw = read_recording(fname, mne.io.read_raw_edf, preload=True)
             mne.datasets.eegbci.standardize(raw)  # "Fc5." -> "FC5", as in the montage
             raw.set_montage(_standard_1020())
             if sfreq is not None and sfreq != raw.info["sfreq"]:

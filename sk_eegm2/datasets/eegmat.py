@@ -12,7 +12,13 @@ import numpy as np
 import pandas as pd
 import pooch
 
-from .windows import _check_window, _epochs_to_xyg, _standard_1020, make_windows
+from .windows import (
+    _check_window,
+    _epochs_to_xyg,
+    _standard_1020,
+    make_windows,
+    read_recording,
+)
 
 #: Where :func:`load_eegmat` downloads missing files from (one ``SubjectXX_N.edf`` per file).
 EEGMAT_URL = "https://physionet.org/files/eegmat/1.0.0/"
@@ -81,7 +87,8 @@ def load_eegmat(
         If True (default), download the files missing from the folder from PhysioNet
         (``EEGMAT_URL``); if False, raise instead.
     verbose : bool | str | int | None
-        MNE verbosity level; ``None`` uses MNE's configured level.
+        MNE's logging while reading: ``None`` (default) or False shows only MNE's warnings
+        and errors; True, ``"info"`` or another MNE level shows more.
 
     Returns
     -------
@@ -119,7 +126,7 @@ def load_eegmat(
     # Checked here too, as make_windows only sees them once the files are downloaded.
     _check_window(window_seconds, stride_seconds, sfreq)
     folder = _data_folder(path)
-    with mne.use_log_level(verbose):
+    with mne.use_log_level(False if verbose is None else verbose):
         # Fetch every file before reading any, so a missing one fails fast.
         files = [
             (subject, recording, _fetch(f"Subject{subject:02d}_{recording}.edf", folder, download))
@@ -223,7 +230,7 @@ def _fetch(fname: str, folder: Path, download: bool) -> Path:
 
 def _read_recording(fname: Path) -> mne.io.BaseRaw:
     """Read one EEGMAT EDF file: its 19 EEG channels, named as in the 10-20 system."""
-    raw = mne.io.read_raw_edf(fname)
+    raw = read_recording(fname, mne.io.read_raw_edf)
     # EDF labels read "EEG Fp1"; look them up case-insensitively, as files from other copies
     # of the dataset may differ in case. Picking by name drops "EEG A2-A1" (an ear-to-ear
     # derivation) and "ECG ECG", which are not scalp EEG, and fixes the channel order.

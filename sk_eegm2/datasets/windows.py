@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import mne
 import numpy as np
+
+from .._files import regular_file
 
 
 def make_windows(
@@ -94,9 +99,9 @@ def _check_window(
 ) -> tuple[float, float]:
     """Validate the window arguments of :func:`make_windows`; return window and stride."""
     window_seconds = float(window_seconds)
-    if not window_seconds > 0:
+    if not 0 < window_seconds < math.inf:
         raise ValueError(
-            f"window_seconds must be a positive number of seconds, got {window_seconds}."
+            f"window_seconds must be positive and finite (seconds), got {window_seconds}."
         )
     stride_seconds = window_seconds if stride_seconds is None else float(stride_seconds)
     if not stride_seconds > 0:
@@ -113,6 +118,27 @@ def _check_window(
     if sfreq is not None and not sfreq > 0:
         raise ValueError(f"sfreq must be a positive sampling rate in Hz or None, got {sfreq}.")
     return window_seconds, stride_seconds
+
+
+def read_recording(
+    path: str | os.PathLike[str],
+    reader: Callable[..., mne.io.BaseRaw] = mne.io.read_raw,
+    **kwargs: Any,
+) -> mne.io.BaseRaw:
+    """``reader(path, **kwargs)`` for a recording file, every refusal naming the file.
+
+    The file must be a regular one (a FIFO would block the reader, a device would feed it
+    forever); what the reader rejects (e.g. MNE's "Bad EDF file provided.") is raised as a
+    ValueError that names the file. ``path`` itself, not its resolved target, goes to the
+    reader: MNE finds a FIF file's split parts by its name.
+    """
+    regular_file(path, "recording file")
+    try:
+        return reader(path, **kwargs)
+    except Exception as error:  # the reader parses untrusted bytes and may fail in any way
+        raise ValueError(
+            f"{os.fspath(path)} could not be read as a recording: {type(error).__name__}: {error}"
+        ) from error
 
 
 def _standard_1020() -> str:

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import os
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from .._files import regular_file
+from .._files import torch_archive
 from .eegm2 import EEGM2
 from .heads import FineTuneNetwork, LightHead
 
@@ -54,8 +52,7 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
         ``DataParallel``) removed and a nesting under ``state_dict`` / ``model_state_dict``
         / ``model`` unwrapped.
     """
-    file = regular_file(path, "checkpoint file")
-    _check_archive(file, path)
+    file = torch_archive(path, "checkpoint file")
     try:
         loaded = torch.load(file, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # a crafted file can make the unpickler fail in any way
@@ -80,40 +77,30 @@ def read_authors_checkpoint(path: str | os.PathLike[str]) -> dict[str, Tensor]:
                 f"{os.fspath(path)}: entry {key!r} is a {type(value).__name__}, not a tensor; "
                 "pass the file of the network's state dict."
             )
-        _check_weights(value, key, path)
+        check_weight_tensor(value, key, path)
         state[str(key).removeprefix("module.")] = value
     return state
 
 
-def _check_archive(file: Path, path: str | os.PathLike[str]) -> None:
-    """Refuse all but torch.save's zip format with its records stored uncompressed.
-
-    Stored records take no more memory than the file's size; a compressed one could unpack
-    to any size, and a file of the legacy format (before PyTorch 1.6) declares sizes that
-    are allocated before they are read.
-    """
-    resave = "Load it with torch.load and save it again with torch.save (PyTorch 1.6 or later)."
-    try:
-        with zipfile.ZipFile(file) as archive:
-            records = archive.infolist()
-    except (zipfile.BadZipFile, OSError):
-        raise ValueError(
-            f"{os.fspath(path)} is not the zip archive that torch.save writes. {resave}"
-        ) from None
-    compressed = [r.filename for r in records if r.compress_type != zipfile.ZIP_STORED]
-    if compressed:
-        raise ValueError(
-            f"{os.fspath(path)} holds compressed records ({', '.join(compressed[:3])}); "
-            f"torch.save stores them uncompressed, and a compressed one could unpack to any "
-            f"size, so it was not read. {resave}"
-        )
-
-
-def _check_weights(tensor: Tensor, key: object, path: str | os.PathLike[str]) -> None:
+def check_weight_tensor(tensor: Tensor, key: object, path: str | os.PathLike[str]) -> None:
     """Refuse a tensor that is not floating-point, empty, repeats its elements or is not finite.
 
-    Checked before the tensor is used anywhere: EEGM2 and its heads have floating-point
-    weights only, and a repeated element (stride 0) lets a small file claim any size.
+    For the weights of a file, checked before they are used anywhere: EEGM2 and its heads
+    have floating-point weights only, and a repeated element (stride 0) lets a small file
+    claim any size.
+
+    Parameters
+    ----------
+    tensor : Tensor
+    key : object
+        Its name in the file, for the message.
+    path : str or PathLike
+        The file, for the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and the tensor.
     """
     where = f"{os.fspath(path)}: tensor {key!r} of shape {tuple(tensor.shape)}"
     if not tensor.is_floating_point():
@@ -133,13 +120,17 @@ def _check_weights(tensor: Tensor, key: object, path: str | os.PathLike[str]) ->
         raise ValueError(f"{where} holds values that are not finite (NaN or infinite).")
 
 
-def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
+def architecture_from_state_dict(
+    state: Mapping[str, Tensor], path: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """The EEGM2 architecture that a state dict's shapes imply.
 
     Parameters
     ----------
     state : mapping of str to Tensor
         A state dict with EEGM2's key names.
+    path : str or PathLike, optional
+        The file it was read from, to name in errors.
 
     Returns
     -------
@@ -147,6 +138,8 @@ def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
         ``n_chans``, ``widths``, ``kernel_sizes``, ``d_state``, ``d_conv``, ``expand`` and
         ``headdim``: the arguments of :class:`~sk_eegm2.nn.EEGM2` that fix its shapes.
     """
+    where = "The state dict" if path is None else os.fspath(path)
+    not_eegm2 = "it is not a checkpoint of EEGM2 (Jiazhen-Hong/EEGM2) or of sk_eegm2.nn.EEGM2."
     try:
         kernel_sizes = tuple(
             sorted(
@@ -161,23 +154,25 @@ def architecture_from_state_dict(state: Mapping[str, Tensor]) -> dict[str, Any]:
             widths.append(int(state[f"encoder{len(widths) + 1}.weight"].shape[0]))
         # Mamba-2's shapes (one group): A_log (heads,), conv1d (d_inner + 2 d_state, 1, d_conv),
         # out_proj (d_model, d_inner).
-        d_model, d_inner = state["encoder1.1.mamba.out_proj.weight"].shape
+        d_model, d_inner = (int(n) for n in state["encoder1.1.mamba.out_proj.weight"].shape)
         heads = int(state["encoder1.1.mamba.A_log"].shape[0])
-        conv_dim, _, d_conv = state["encoder1.1.mamba.conv1d.weight"].shape
+        conv_dim, _, d_conv = (int(n) for n in state["encoder1.1.mamba.conv1d.weight"].shape)
+        return {
+            "n_chans": n_chans,
+            "widths": tuple(widths),
+            "kernel_sizes": kernel_sizes,
+            "d_state": (conv_dim - d_inner) // 2,
+            "d_conv": d_conv,
+            "expand": d_inner // d_model,
+            "headdim": d_inner // heads,
+        }
     except KeyError as error:
+        raise ValueError(f"{where} has no {error.args[0]!r}: {not_eegm2}") from None
+    except (ValueError, IndexError, ZeroDivisionError):
         raise ValueError(
-            f"The state dict has no {error.args[0]!r}: it is not a checkpoint of EEGM2 "
-            "(Jiazhen-Hong/EEGM2) or of sk_eegm2.nn.EEGM2."
+            f"{where}: the tensors that give the architecture (onput_embedding.weight, "
+            f"encoder*.weight, encoder1.1.mamba.*) do not have EEGM2's dimensions: {not_eegm2}"
         ) from None
-    return {
-        "n_chans": n_chans,
-        "widths": tuple(widths),
-        "kernel_sizes": kernel_sizes,
-        "d_state": (int(conv_dim) - int(d_inner)) // 2,
-        "d_conv": int(d_conv),
-        "expand": int(d_inner) // int(d_model),
-        "headdim": int(d_inner) // heads,
-    }
 
 
 def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
@@ -197,7 +192,7 @@ def load_authors_eegm2(path: str | os.PathLike[str], **compute: Any) -> EEGM2:
         In evaluation mode, on the CPU. Every key and shape was checked (``strict=True``).
     """
     state = read_authors_checkpoint(path)
-    architecture = architecture_from_state_dict(state)
+    architecture = architecture_from_state_dict(state, path)
     return _built_and_loaded(lambda: EEGM2(**architecture, **compute), state, path).eval()
 
 
@@ -217,7 +212,7 @@ def load_authors_weights(network: EEGM2, path: str | os.PathLike[str]) -> EEGM2:
         ``network``, with the checkpoint's weights.
     """
     state = read_authors_checkpoint(path)
-    found = architecture_from_state_dict(state)
+    found = architecture_from_state_dict(state, path)
     expected = architecture_from_state_dict(network.state_dict())
     differences = [
         f"{key} {found[key]} (network: {value})"
@@ -240,7 +235,7 @@ def _load_checked(
     """``load_state_dict(strict=True)``, with the file named in the error (and ``note``)."""
     try:
         with warnings.catch_warnings():  # a network on the meta device copies nothing: known
-            warnings.filterwarnings("ignore", "copying from a non-meta parameter")
+            warnings.filterwarnings("ignore", ".*copying from a non-meta parameter")
             network.load_state_dict(state, strict=True)
     except RuntimeError as error:
         raise ValueError(f"{os.fspath(path)} does not fit the network{note}: {error}") from None
@@ -334,7 +329,7 @@ def _fine_classifier(
         for key, value in state.items()
         if key.startswith("backbone.")
     }
-    architecture = architecture_from_state_dict(backbone_state)
+    architecture = architecture_from_state_dict(backbone_state, path)
     n_chans = architecture["n_chans"]
     hidden, n_inputs = _shape(state, "head.1.weight", path, ndim=2)
     if n_inputs % n_chans:

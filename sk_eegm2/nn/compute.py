@@ -13,8 +13,8 @@ parameters and uses it around its training and inference loops::
 
 None of the options changes the function the network computes: float32 gives the same
 results as the plain network; the others differ by rounding (bfloat16) or by the order of
-floating point operations (compile, checkpointing, threads). Their measured effects are in
-``docs/performance.rst``.
+floating point operations (compile, checkpointing, threads). The documentation's
+:doc:`/compute_options` says when to use which; :doc:`/performance` has their measured effects.
 """
 
 from __future__ import annotations
