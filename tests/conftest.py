@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -45,3 +46,16 @@ def eegbci_path() -> Path:
     if not path.exists():
         pytest.skip(f"EEGMMIDB not found in {path}")
     return path
+
+
+def toy_data(n=48, n_chans=3, n_times=32, seed=0):
+    """Two classes that differ in amplitude and rhythm, so even tiny networks separate them.
+
+    Returns (X, y): float32 windows (n, n_chans, n_times) and labels 0, 1, 0, 1, ...
+    """
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    t = np.arange(n_times) / 32
+    X = rng.standard_normal((n, n_chans, n_times))
+    X += (1 + y[:, None, None]) * np.sin(2 * np.pi * (2 + 3 * y[:, None, None]) * t)
+    return X.astype(np.float32), y

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import toy_data
 
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 from sk_eegm2.callbacks import TrainingCheckpoint
@@ -27,15 +28,6 @@ def windows(n=64, n_chans=8, n_times=100, seed=0):
 
 def generator(seed=0):
     return torch.Generator().manual_seed(seed)
-
-
-def toy_data(n=48, n_chans=3, n_times=32, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    t = np.arange(n_times) / 32
-    X = rng.standard_normal((n, n_chans, n_times))
-    X += (1 + y[:, None, None]) * np.sin(2 * np.pi * (2 + 3 * y[:, None, None]) * t)
-    return X.astype(np.float32), y
 
 
 def test_time_shift_moves_each_window_and_fills_with_zeros():

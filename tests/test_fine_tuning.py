@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import toy_data
 
 import sk_eegm2._base
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
@@ -14,15 +15,6 @@ from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
 # No validation split: every window trains, so the number of batches per epoch is known.
 TRAINING = {"validation_fraction": 0, "random_state": 0, "lr": 1e-2}
-
-
-def toy_data(n=48, n_chans=3, n_times=32, seed=0):
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 2
-    t = np.arange(n_times) / 32
-    X = rng.standard_normal((n, n_chans, n_times))
-    X += (1 + y[:, None, None]) * np.sin(2 * np.pi * (2 + 3 * y[:, None, None]) * t)
-    return X.astype(np.float32), y
 
 
 @pytest.fixture(scope="module")
