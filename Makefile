@@ -19,7 +19,7 @@ endif
 TORCH ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: venv install lint test test-quick benchmark benchmark-reference docs docs-ci docs-noplot clean
+.PHONY: venv install lint test test-quick test-braindecode benchmark benchmark-reference docs docs-ci docs-noplot clean
 
 ifeq ($(strip $(VENV)),)
 venv:
@@ -53,6 +53,25 @@ test-quick:
 EEGMAT_DATA ?= ../shared/data/eegmat
 BENCHMARK_OUT ?= benchmarks/out
 BENCHMARK = $(PY) -m sk_eegm2 benchmark eegmat --data $(EEGMAT_DATA)
+
+# braindecode pins torch and torchaudio (torchaudio is built for one torch only), which need
+# not be the TORCH above: its interop tests and example run in an environment of their own,
+# BD_VENV, made with braindecode's torch, this checkout first on its path. `make
+# test-braindecode BD_VENV=path` reuses an environment that has braindecode and pytest.
+BD_VENV ?= .venv-braindecode
+BRAINDECODE ?= braindecode==1.8.1
+BD_PY := $(BD_VENV)/bin/python
+EEGBCI_PATH = $${SK_EEGM2_EEGBCI_PATH:-$(abspath ../shared/data/MNE-eegbci-data)}
+
+$(BD_PY):
+	$(PYTHON) -m venv $(BD_VENV)
+	$(BD_PY) -m pip install "$(BRAINDECODE)" pytest -e .
+
+test-braindecode: $(BD_PY)
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=1 $(BD_PY) -m pytest -p no:cacheprovider \
+		tests/test_braindecode.py
+	PYTHONPATH=$(CURDIR) OMP_NUM_THREADS=1 SK_EEGM2_EEGMAT_PATH=$(EEGMAT_PATH) \
+		SK_EEGM2_EEGBCI_PATH=$(EEGBCI_PATH) $(BD_PY) examples/braindecode_interop.py
 
 benchmark: install
 	$(BENCHMARK) --out $(BENCHMARK_OUT)

@@ -341,15 +341,25 @@ def main() -> None:
         help="bci-report writes eegmat_bcireport_braindecode.json, for the main job's "
         "--protocol bci-report --include",
     )
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="with bci-report: only these seeds (default: the protocol's), e.g. to run them in "
+        "separate processes; their files merge with the main job's --include",
+    )
     args = parser.parse_args()
     # One thread everywhere: torch's own pool and the BLAS/OpenMP pools of numpy and torch.
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.protocol == "bci-report":
         # Written after each seed, so that an interrupted run keeps its complete seeds.
-        path = args.out / "eegmat_bcireport_braindecode.json"
+        seeds = BCIREPORT["seeds"] if args.seeds is None else args.seeds
+        suffix = "" if args.seeds is None else "_seeds_" + "_".join(map(str, seeds))
+        path = args.out / f"eegmat_bcireport_braindecode{suffix}.json"
         results: dict[str, Any] = {}
-        for seed in BCIREPORT["seeds"]:
+        for seed in seeds:
             with threadpool_limits(limits=1):
                 one_seed = run_bcireport(args.data, seed)
             runs = results.get("runs", {})

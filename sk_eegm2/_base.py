@@ -30,7 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import Callback
 
-from . import _persistence
+from . import _persistence, hub
 from ._parameters import (
     MAX_THREADS,
     NON_NEGATIVE,
@@ -55,6 +55,7 @@ from ._training import (
     train,
 )
 from .callbacks import AugmentBatches
+from .montage import CHANNEL_MODES, adapt_windows, warn_adaptation
 from .nn import EEGM2, PRESETS, EEGM2Config
 from .nn.augment import make_augmentation
 from .nn.compute import Compute
@@ -63,10 +64,11 @@ from .validation import (
     EEGData,
     InputShape,
     check_amplitude,
-    check_eeg,
+    check_eeg_parts,
     check_min_length,
     check_same_input,
     declare_rate,
+    parts_differ,
 )
 
 
@@ -209,6 +211,30 @@ must then agree). Recorded as ``sfreq_`` in ``fit`` and compared at ``transform`
 unknown, not checked.""",
         role="data",
     )
+    channels: str = parameter(
+        "strict",
+        [StrOptions(set(CHANNEL_MODES))],
+        "{" + ", ".join(f'"{mode}"' for mode in CHANNEL_MODES) + "}",
+        """What may be done to input whose channels differ from the fitted ones
+(``ch_names_``, or a pretrained network's): "strict" refuses it; "match" picks and reorders
+its channels by name, case, an "EEG " prefix and the aliases T3/T7, T4/T8, T5/P7, T6/P8
+aside, and refuses it, naming them, if fitted channels are missing; "interpolate" also fills
+the missing ones with MNE's spherical splines at template 10-20 positions (see
+:mod:`sk_eegm2.montage`). Needs channel names (MNE Epochs). For a list of Epochs of several
+montages in ``fit``, the first one's channels are the target.""",
+        role="data",
+    )
+    resample: bool = parameter(
+        False,
+        ["boolean"],
+        "bool",
+        """Resample input at another sampling rate than the fitted one (``sfreq_``, or a
+pretrained network's) to it, window by window with MNE (as :meth:`mne.Epochs.resample`);
+False refuses it. For a list of Epochs of several rates in ``fit``, the first one's rate is
+the target. Adaptations warn (:class:`~sk_eegm2.montage.AdaptationWarning`) and are recorded
+in ``adaptation_``.""",
+        role="data",
+    )
     max_epochs: int = parameter(30, [POSITIVE_INT], "int", "Training epochs.", role="training")
     batch_size: int = parameter(
         64, [POSITIVE_INT], "int", "Windows per batch, for training and inference.", role="training"
@@ -268,8 +294,10 @@ checked before training starts.""",
         ["boolean"],
         "bool",
         """With ``checkpoint_dir``: continue from its checkpoint, if any, instead of starting
-over. The checkpoint must come from the same settings and data (else ValueError); a
-resumed run ends as the uninterrupted run would, on the same device.""",
+over. The checkpoint must come from the same settings and data (else ValueError): the same
+values of every parameter that changes the run's numbers, rounding included (``threads``
+and ``compile`` too; not ``verbose``, ``device`` or ``num_workers``). A resumed run ends as
+the uninterrupted run would, on the same device.""",
         role="training",
         saved=False,
         fingerprinted=False,
@@ -339,10 +367,21 @@ None. Later input must have the same names in the same order.""",
             [list, None],
         ),
         "n_features_in_": fitted("int", "``n_chans_ * n_times_``."),
+        "n_windows_": fitted(
+            "int",
+            """Windows given to ``fit`` (for the model card; not saved, so a loaded estimator
+has none).""",
+        ),
         "history_": fitted(
             "skorch.History", "Per-epoch losses (``valid_loss`` only with a validation split)."
         ),
         "device_": fitted("str", "The device used."),
+        "adaptation_": fitted(
+            "tuple of Adaptation",
+            """What ``channels`` and ``resample`` did to the input of the last ``fit``,
+``transform``, ``predict``, ... (one :class:`~sk_eegm2.montage.Adaptation` per group of
+windows adapted; empty when none was). Not saved.""",
+        ),
     }
     #: The skorch net class that holds the trained network.
     _net_class: ClassVar[type[NeuralNet]]
@@ -409,9 +448,12 @@ None. Later input must have the same names in the same order.""",
         """Whether windows after fit may differ in length from those seen in fit."""
         return True
 
-    def _record_input(self, shape: InputShape, config: EEGM2Config, what: str = "X") -> None:
+    def _record_input(
+        self, shape: InputShape, n_windows: int, config: EEGM2Config, what: str = "X"
+    ) -> None:
         """At fit: check the windows against the architecture and record their shape."""
         check_min_length(shape, len(config.widths), what)
+        self.n_windows_ = n_windows
         self.n_chans_ = shape.n_chans
         self.n_times_ = shape.n_times
         self.n_features_in_ = shape.n_chans * shape.n_times
@@ -419,9 +461,36 @@ None. Later input must have the same names in the same order.""",
         self.ch_names_ = shape.ch_names
         self.config_ = config
 
-    def _check_eeg(self, X: Any) -> EEGData:
-        """``X`` as validated windows, with the rate that ``sfreq`` declares for arrays."""
-        return declare_rate(X if isinstance(X, EEGData) else check_eeg(X), self.sfreq)
+    def _adapted(self, X: Any, target: InputShape | None) -> EEGData:
+        """``X`` validated and brought to ``target``'s channels and rate as far as ``channels``
+        and ``resample`` allow (None: to those of its first part); recorded in ``adaptation_``.
+
+        Arrays take the rate that ``sfreq`` declares.
+        """
+        parts = [declare_rate(part, self.sfreq) for part in check_eeg_parts(X)]
+        adapted, records = [], []
+        if target is None:  # the first part is the target, as it is
+            adapted.append(parts.pop(0))
+            target = adapted[0].shape
+        for part in parts:
+            eeg, record = adapt_windows(part, target, self.channels, self.resample)
+            warn_adaptation(record, type(self).__name__)
+            adapted.append(eeg)
+            records += [record] if record is not None else []
+        self.adaptation_ = tuple(records)
+        if len(adapted) == 1:
+            return adapted[0]
+        first = adapted[0]
+        for eeg in adapted[1:]:
+            if (eeg.ch_names, eeg.sfreq) != (first.ch_names, first.sfreq):
+                raise parts_differ()
+            if eeg.X.shape[1:] != first.X.shape[1:]:
+                raise ValueError(
+                    f"After adaptation, windows of X have {first.X.shape[2]} and "
+                    f"{eeg.X.shape[2]} time points; cut windows of the same duration in every "
+                    "part."
+                )
+        return EEGData(np.concatenate([eeg.X for eeg in adapted]), first.sfreq, first.ch_names)
 
     def _fitted_shape(self) -> InputShape:
         return InputShape(self.n_chans_, self.n_times_, self.sfreq_, self.ch_names_)
@@ -429,7 +498,7 @@ None. Later input must have the same names in the same order.""",
     def _check_X(self, X: Any) -> np.ndarray:
         """Windows for inference: like those of fit in channels, rate, length and units."""
         check_is_fitted(self)
-        eeg = self._check_eeg(X)
+        eeg = self._adapted(X, self._fitted_shape())
         name = type(self).__name__
         check_same_input(
             eeg.shape, self._fitted_shape(), source=name, any_length=self._takes_any_length()
@@ -445,7 +514,7 @@ None. Later input must have the same names in the same order.""",
 
         An error leaves the fitted attributes as they were before. Training stopped by
         Ctrl-C or a non-finite loss (:class:`~sk_eegm2._training.TrainingStopped`) keeps
-        what it trained if at least one epoch was complete, else it too leaves them as they
+        what its complete epochs trained if there is one, else it too leaves them as they
         were; a Ctrl-C is then raised again as a
         :class:`~sk_eegm2._training.TrainingInterrupted`, a non-finite loss as its
         :class:`~sk_eegm2.callbacks.NonFiniteLossError`.
@@ -460,7 +529,7 @@ None. Later input must have the same names in the same order.""",
             with self._compute().scope():  # threads
                 yield
         except TrainingStopped as stopped:
-            epochs = stopped.completed_epochs
+            epochs = len(stopped.trained.history)
             if epochs:
                 self._keep(stopped.trained)
             else:
@@ -469,11 +538,14 @@ None. Later input must have the same names in the same order.""",
                 raise stopped.error from None
             name = type(self).__name__
             kept = (
-                f"{name} holds the network trained until then ({epochs} complete epochs)"
+                f"{name} holds the network of the last complete epoch (of the best one, with "
+                "a validation split)"
                 if epochs
                 else f"no epoch was complete, so {name} was left as it was before fit"
             )
-            raise TrainingInterrupted(f"Training was interrupted (Ctrl-C); {kept}.") from None
+            raise TrainingInterrupted(
+                f"Training was interrupted (Ctrl-C) in epoch {epochs + 1}; {kept}."
+            ) from None
         except BaseException:
             self._restore(before)
             raise
@@ -551,14 +623,23 @@ None. Later input must have the same names in the same order.""",
         return np.concatenate(outputs)
 
     # ----------------------------------------------------------------- persistence
-    def save_pretrained(self, directory: str | Path) -> Path:
-        """Write the fitted estimator as ``config.json`` and ``model.safetensors``.
+    def save_pretrained(
+        self,
+        directory: str | Path,
+        *,
+        training_data: str | None = None,
+        metrics: dict[str, float] | None = None,
+    ) -> Path:
+        """Write the fitted estimator as ``config.json``, ``model.safetensors`` and a model card.
 
         Loading (:meth:`from_pretrained`) reads only JSON and safetensors, so, unlike pickle
         or joblib files, it never executes code from the files. The folder is replaced as a
         whole, atomically: at any moment, even if the process is killed while saving, it
         holds the old model or the new one, whole. ``checkpoint_dir`` and ``resume`` are not
-        saved; a ``random_state`` given as a RandomState is saved as None.
+        saved; a ``random_state`` given as a RandomState is saved as None. The model card,
+        ``README.md``, is what the Hugging Face Hub shows (:func:`sk_eegm2.hub.model_card`):
+        the training data's channels, rate, window length and number of windows, the
+        architecture, ``metrics`` and the paper to cite.
 
         Parameters
         ----------
@@ -567,6 +648,11 @@ None. Later input must have the same names in the same order.""",
             are refused: the folder is replaced). A symlink to a folder stays a link: the
             folder it points to gets the model. Of two saves racing to one folder, the
             last one wins, each model whole.
+        training_data : str, optional
+            What the model was trained on, in words, for the model card.
+        metrics : dict of str to float, optional
+            Scores for the model card, by name (say how they were measured in
+            ``training_data``).
 
         Returns
         -------
@@ -574,28 +660,105 @@ None. Later input must have the same names in the same order.""",
             The directory.
         """
         check_is_fitted(self)
-        return _persistence.save(self, directory)
+        card = hub.model_card(self, training_data=training_data, metrics=metrics)
+        return _persistence.save(self, directory, card)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        training_data: str | None = None,
+        metrics: dict[str, float] | None = None,
+        private: bool | None = None,
+        revision: str | None = None,
+        commit_message: str | None = None,
+        token: str | bool | None = None,
+    ) -> str:
+        """Upload the fitted estimator, as :meth:`save_pretrained` writes it, to the Hub.
+
+        Needs ``huggingface_hub`` (``pip install 'sk_eegm2[hub]'``) and a login with write
+        access (``hf auth login``, or ``token``). See :func:`sk_eegm2.hub.push_to_hub`.
+
+        Parameters
+        ----------
+        repo_id : str
+            ``"owner/name"``; created if it does not exist.
+        training_data, metrics : optional
+            For the model card, as in :meth:`save_pretrained`.
+        private : bool, optional
+            Visibility of a new repository.
+        revision : str, optional
+            The branch to commit to (default: main).
+        commit_message : str, optional
+        token : str or bool, optional
+
+        Returns
+        -------
+        str
+            The URL of the commit.
+        """
+        check_is_fitted(self)
+        return hub.push_to_hub(
+            self,
+            repo_id,
+            training_data=training_data,
+            metrics=metrics,
+            private=private,
+            revision=revision,
+            commit_message=commit_message,
+            token=token,
+        )
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "auto") -> Any:
-        """Load an estimator written by :meth:`save_pretrained`.
+    def from_pretrained(
+        cls,
+        directory: str | os.PathLike[str],
+        device: str = "auto",
+        *,
+        revision: str | None = None,
+        cache_dir: str | Path | None = None,
+        token: str | bool | None = None,
+    ) -> Any:
+        """Load an estimator written by :meth:`save_pretrained`, from a folder or the Hub.
 
         Every parameter and fitted attribute in ``config.json`` is checked (names, types,
         values), and the networks it describes against the weights' shapes, before the
-        networks are allocated.
+        networks are allocated. A Hub repository's files are downloaded into the Hub cache
+        (``HF_HUB_CACHE``; offline, ``HF_HUB_OFFLINE=1``, they are read from it) and read the
+        same way.
 
         Parameters
         ----------
         directory : str or Path
-            Folder with ``config.json`` and ``model.safetensors``.
+            Folder with ``config.json`` and ``model.safetensors``, or, where no such folder
+            exists, a Hugging Face Hub repository ``"owner/name"`` (needs
+            ``pip install 'sk_eegm2[hub]'``).
         device : str
             Where to put the networks ("auto": CUDA when available).
+        revision : str, optional
+            Hub only: a branch, tag or commit hash (default: main).
+        cache_dir : str or Path, optional
+            Hub only: the cache folder (default: ``HF_HUB_CACHE``).
+        token : str or bool, optional
+            Hub only: for private repositories.
 
         Returns
         -------
         estimator
             Fitted, ready for ``transform`` / ``predict``.
         """
+        if not Path(directory).exists() and hub.is_repo_id(directory):
+            try:
+                directory = hub.download(
+                    str(directory), revision=revision, cache_dir=cache_dir, token=token
+                )
+            except FileNotFoundError as error:
+                raise FileNotFoundError(f"No folder {directory} here. {error}") from None
+        elif revision is not None:
+            raise ValueError(
+                f"revision={revision!r} selects a version of a Hub repository, but "
+                f"{directory} is a local folder."
+            )
         return _persistence.load(cls, directory, device)
 
     def __getstate__(self) -> dict[str, Any]:

@@ -285,11 +285,11 @@ DOCS: dict[str, str] = {
     "interruption": """\
 Ctrl-C (KeyboardInterrupt) during training stops it and is raised again, with a message that
 says what the estimator kept, so that a cross-validation or a search stops too instead of
-scoring a truncated model. If at least one epoch was complete, the estimator
-keeps the network trained until then (with a validation split, that of the best epoch),
-fitted and consistent; otherwise it is left as it was before ``fit``: unfitted after a first
-fit, with its previous model after a refit. A non-finite loss ends the same way with
-:class:`~sk_eegm2.callbacks.NonFiniteLossError`, the network then holding the weights of
-the start of the epoch in which it occurred. Any other error in ``fit`` leaves the
+scoring a truncated model. If at least one epoch was complete, the estimator keeps the
+history of the complete epochs and the network of the last one (with a validation split,
+of the best one), fitted and consistent; otherwise it is left as it was before ``fit``:
+unfitted after a first fit, with its previous model after a refit. A non-finite loss ends
+the same way, with :class:`~sk_eegm2.callbacks.NonFiniteLossError`, except that the network
+kept is that of the last complete epoch in any case. Any other error in ``fit`` leaves the
 estimator as it was before.""",
 }

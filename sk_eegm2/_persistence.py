@@ -42,6 +42,8 @@ from .nn.authors import check_weight_tensor
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+#: The model card (see :mod:`sk_eegm2.hub`): written, never read back.
+CARD_FILE = "README.md"
 #: Parameters of earlier versions that no longer exist, ignored when a folder saved by
 #: those versions is loaded (each changed how the model ran, never what it computes).
 #: ``keep_freed_memory``: it changed glibc's malloc settings for the whole process, for good,
@@ -55,8 +57,9 @@ _RENAME_EXCHANGE = 2  # renameat2 flag: swap two paths atomically (Linux >= 3.15
 
 
 # ------------------------------------------------------------------------------- saving
-def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
-    """Write a fitted ``estimator`` into ``directory``, which always holds a whole model.
+def save(estimator: Any, directory: str | os.PathLike[str], card: str) -> Path:
+    """Write a fitted ``estimator`` and its model ``card`` into ``directory``, which always
+    holds a whole model.
 
     The files are written into a temporary sibling folder, then the two folders swap
     places in one atomic rename: a process killed at any point leaves ``directory`` with
@@ -93,7 +96,8 @@ def save(estimator: Any, directory: str | os.PathLike[str]) -> Path:
     try:
         save_file(tensors, str(staging / WEIGHTS_FILE))
         (staging / CONFIG_FILE).write_text(text)
-        for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE):
+        (staging / CARD_FILE).write_text(card, encoding="utf-8")
+        for path in (staging / WEIGHTS_FILE, staging / CONFIG_FILE, staging / CARD_FILE):
             _fsync(path)
         _fsync(staging)
         _put_in_place(staging, target)
@@ -109,7 +113,8 @@ def _check_replaceable(target: Path) -> None:
         return
     if not target.is_dir():
         raise ValueError(f"{target} is a file; save_pretrained writes a folder.")
-    others = sorted(p.name for p in target.iterdir() if p.name not in (CONFIG_FILE, WEIGHTS_FILE))
+    saved = (CONFIG_FILE, WEIGHTS_FILE, CARD_FILE)
+    others = sorted(p.name for p in target.iterdir() if p.name not in saved)
     if others:
         raise ValueError(
             f"{target} holds other files than a saved model ({', '.join(others[:5])}); "

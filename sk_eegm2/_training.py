@@ -103,8 +103,8 @@ class TrainingStopped(BaseException):
     Parameters
     ----------
     trained : Trained
-        The net as training left it (after a non-finite loss, with the weights of the start
-        of the epoch), its history (the stopped epoch's row incomplete) and device.
+        The net of the last complete epoch (with a validation split, of the best one), the
+        history of the complete epochs (a resumed checkpoint's included), and the device.
     error : NonFiniteLossError or None
         What stopped training; None: Ctrl-C.
     """
@@ -113,11 +113,6 @@ class TrainingStopped(BaseException):
         super().__init__("Ctrl-C" if error is None else str(error))
         self.trained = trained
         self.error = error
-
-    @property
-    def completed_epochs(self) -> int:
-        """Epochs of the history that ended (a resumed checkpoint's included)."""
-        return sum("dur" in row for row in self.trained.history)  # EpochTimer's, at the end
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -131,7 +126,10 @@ class InterruptFlagMixin(NeuralNet):
     inside ``cross_validate`` or ``GridSearchCV`` that would score a truncated model and go
     on. :func:`train` reads ``interrupted_`` after training and raises
     :class:`TrainingStopped`. skorch's early stopping ends training by raising
-    KeyboardInterrupt too: that one is no Ctrl-C.
+    KeyboardInterrupt too: that one is no Ctrl-C. A Ctrl-C puts back the weights of the
+    start of the epoch it stopped
+    (:meth:`~sk_eegm2.callbacks.StopOnNonFiniteLoss.rewind`), before early stopping, at the
+    end of training, puts back those of the best epoch if there is one.
     """
 
     interrupted_ = False
@@ -145,6 +143,10 @@ class InterruptFlagMixin(NeuralNet):
                 isinstance(callback, EarlyStopping) and callback.misses_ >= callback.patience
                 for _, callback in self.callbacks_
             )
+            if self.interrupted_:
+                for _, callback in self.callbacks_:
+                    if isinstance(callback, StopOnNonFiniteLoss):
+                        callback.rewind(self)
             raise
 
 
@@ -536,7 +538,8 @@ def train(
 
 
 def _finished(net: NeuralNet, net_class: type[NeuralNet], device: str, accelerator: Any) -> Trained:
-    """``net`` without what training alone needed, as a plain net of ``net_class``."""
+    """``net`` without what training alone needed, as a plain net of ``net_class``, and its
+    history without the row of an epoch that a stop cut short."""
     # Copies of weights, and the held-out windows: pickles of fitted estimators must not
     # carry training EEG.
     net.train_split = None
@@ -544,6 +547,8 @@ def _finished(net: NeuralNet, net_class: type[NeuralNet], device: str, accelerat
         if isinstance(callback, EarlyStopping):
             callback.best_model_weights_ = None
     history = net.history
+    if history and "dur" not in history[-1]:  # recorded at its end: an epoch a stop cut short
+        history.pop()  # its weights were put back
     if accelerator is not None:
         # A plain net, which pickles and runs inference like one trained alone.
         net = restore_net(net_class, unwrap(net.module_), device)

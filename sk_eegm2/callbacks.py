@@ -40,8 +40,19 @@ class StopOnNonFiniteLoss(Callback):
 
     The weights at the start of each epoch are kept; a non-finite loss restores them (so
     nothing downstream, such as a checkpoint, ever sees NaN weights) and raises
-    :class:`NonFiniteLossError` naming the epoch, the batch and the likely causes.
+    :class:`NonFiniteLossError` naming the epoch, the batch and the likely causes. Others
+    that stop an epoch midway restore them with :meth:`rewind`.
     """
+
+    def initialize(self) -> StopOnNonFiniteLoss:
+        self.good_weights_: dict[str, torch.Tensor] = {}
+        self.batch_ = 0
+        return self
+
+    def rewind(self, net: NeuralNet) -> None:
+        """Put back the weights of ``net`` at the start of the current epoch, if one began."""
+        if self.good_weights_:
+            net.module_.load_state_dict(self.good_weights_)
 
     def on_epoch_begin(self, net: NeuralNet, **kwargs: Any) -> None:
         self.good_weights_ = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
@@ -58,7 +69,7 @@ class StopOnNonFiniteLoss(Callback):
         self.batch_ += 1
         loss = kwargs.get("loss")
         if loss is not None and not torch.isfinite(loss).all():
-            net.module_.load_state_dict(self.good_weights_)
+            self.rewind(net)
             epoch = len(net.history)
             raise NonFiniteLossError(
                 f"The training loss became {loss.item()} in epoch {epoch}, batch {self.batch_}. "

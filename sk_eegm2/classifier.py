@@ -50,7 +50,14 @@ from .nn import (
 from .nn.authors import load_authors_head_weights
 from .pretrainer import EEGM2Pretrainer
 from .scaling import fit_scale
-from .validation import amplitude, check_amplitude, check_labels, check_same_input
+from .validation import (
+    EEGData,
+    amplitude,
+    braindecode_targets,
+    check_amplitude,
+    check_labels,
+    check_same_input,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -277,14 +284,33 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
         # the reconstruction head is a Linear over C * T inputs
         return self.mode == "light" or self.head == "pooled"
 
-    def _resolve_pretrainer(self, X: Any, groups: Any) -> EEGM2Pretrainer | None:
-        """The fitted pretrainer that ``pretrained`` designates (fitting it if needed)."""
+    def _pretrainer_source(self) -> Any:
+        """``pretrained`` unwrapped from a FrozenEstimator, its type checked."""
         source = self.pretrained
-        if source is None:
-            return None
         if isinstance(source, FrozenEstimator):
             source = source.estimator
-        if isinstance(source, (str, os.PathLike)) and _names_a_file(source):
+        if source is None or isinstance(source, (str, os.PathLike, EEGM2Pretrainer)):
+            return source
+        raise TypeError(
+            "pretrained must be None, an EEGM2Pretrainer (optionally in a FrozenEstimator) "
+            f"or a folder written by save_pretrained; got {type(source).__name__}."
+        )
+
+    def _fitted_pretrainer(self) -> EEGM2Pretrainer | None:
+        """The pretrainer that ``pretrained`` designates if it is fitted (or saved), else None."""
+        source = self._pretrainer_source()
+        if isinstance(source, (str, os.PathLike)) and not _names_a_file(source):
+            return EEGM2Pretrainer.from_pretrained(source, device=self.device)
+        if isinstance(source, EEGM2Pretrainer) and hasattr(source, "net_"):
+            return source
+        return None
+
+    def _fit_pretrainer(self, eeg: EEGData, groups: Any) -> EEGM2Pretrainer | None:
+        """The pretrainer that ``pretrained`` designates when not fitted, fitted on ``eeg``."""
+        source = self._pretrainer_source()
+        if source is None:
+            return None
+        if isinstance(source, (str, os.PathLike)):
             # A state-dict file of the authors' network, as it is: no pretraining here.
             return EEGM2Pretrainer(
                 init_weights=source,
@@ -292,27 +318,22 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 **{name: getattr(self, name) for name in declared(type(self), "architecture")},
                 scaling=self.scaling,
                 device=self.device,
-            ).fit(X)
-        if isinstance(source, (str, os.PathLike)):
-            return EEGM2Pretrainer.from_pretrained(Path(source), device=self.device)
-        if not isinstance(source, EEGM2Pretrainer):
-            raise TypeError(
-                "pretrained must be None, an EEGM2Pretrainer (optionally in a FrozenEstimator) "
-                f"or a folder written by save_pretrained; got {type(source).__name__}."
-            )
-        if hasattr(source, "net_"):
-            return source
+            ).fit(eeg)
         logger.info("pretrained is not fitted: pretraining it on the training data first.")
-        return clone(source).fit(X, groups=groups)
+        return clone(source).fit(eeg, groups=groups)
 
-    def fit(self, X: Any, y: Any, groups: Any = None) -> EEGM2Classifier:
+    def fit(self, X: Any, y: Any = None, groups: Any = None) -> EEGM2Classifier:
         """Train (or fine-tune) on windows ``X`` with labels ``y``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_chans, n_times), or mne.Epochs
-        y : array-like of shape (n_samples,)
-            Class labels of any type (strings, non-contiguous integers, ...).
+        X : array-like of shape (n_samples, n_chans, n_times), mne.Epochs, or braindecode dataset
+            Windows; a list of Epochs of several montages or rates is adapted as
+            ``channels`` and ``resample`` allow, and a braindecode windows dataset is read
+            whole (see :func:`sk_eegm2.validation.check_eeg_parts`).
+        y : array-like of shape (n_samples,), optional
+            Class labels of any type (strings, non-contiguous integers, ...). None: those of
+            a braindecode dataset.
         groups : array-like of shape (n_samples,), optional
             Subject of each window; early stopping then validates on held-out subjects.
 
@@ -347,7 +368,12 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
                 "init_head holds the authors' head, on the reconstruction: it needs "
                 'head="reconstruction" in fine mode.'
             )
-        eeg = self._check_eeg(X)  # bad windows are reported before anything about the labels
+        fitted = self._fitted_pretrainer()
+        # Windows are brought to the pretrained network's channels and rate where it has them
+        # (as channels and resample allow), and bad windows are reported before the labels.
+        eeg = self._adapted(X, None if fitted is None else fitted._fitted_shape())
+        if y is None:  # a braindecode dataset holds its targets
+            y = braindecode_targets(X)
         y = check_labels(y, len(eeg.X))
         encoder = LabelEncoder().fit(y)
         self.classes_ = encoder.classes_
@@ -357,7 +383,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             )
         labels = encoder.transform(y).astype(np.int64)
         class_weights = self._class_weights(labels)
-        pretrainer = self._resolve_pretrainer(eeg, groups)
+        pretrainer = fitted if fitted is not None else self._fit_pretrainer(eeg, groups)
         if pretrainer is None:
             config = self._network_config()
             self.scaling_ = self.scaling
@@ -370,7 +396,7 @@ labels (as in ``y``) to weights; every key must be a label of ``y``.""",
             check_amplitude(eeg.X, pretrainer.amplitude_, source="the pretrained network")
             config = pretrainer.config_
             self.scaling_ = pretrainer.scaling_
-        self._record_input(eeg.shape, config)
+        self._record_input(eeg.shape, len(eeg.X), config)
         data = eeg.X
         self.amplitude_ = amplitude(data)
         self.scale_ = fit_scale(data, self.scaling_) if pretrainer is None else pretrainer.scale_

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 from skorch.callbacks import LRScheduler
 from skorch.utils import to_tensor
+from torch.utils.data import Dataset
 
 from ._base import EEGM2Estimator
 from ._nets import restore_net
@@ -38,6 +39,7 @@ from ._training import (
     untrained,
 )
 from .distributed import DistributedMixin, make_accelerator
+from .montage import Adaptation, ConcatWindows, adapt_stream, warn_adaptation
 from .nn import (
     MaskedAutoencoder,
     MaskedSpatioTemporalLoss,
@@ -106,6 +108,11 @@ class EEGM2Pretrainer(TransformerMixin, EEGM2Estimator):
             "tuple of str",
             "The parts of ``features``, parsed in ``fit``: what ``transform`` returns.",
             [FeatureSpec(tuple)],
+        ),
+        "n_time_bins_": fitted(
+            "int",
+            "``n_time_bins`` in ``fit``: the bins that ``transform`` returns.",
+            [POSITIVE_INT],
         ),
     }
 
@@ -178,7 +185,11 @@ e.g. "light+logvar". See :func:`sk_eegm2.nn.encoder_features`. Read in ``fit``
         role="model",
     )
     n_time_bins: int = parameter(
-        8, [POSITIVE_INT], "int", 'Time bins of the "bins" features.', role="model"
+        8,
+        [POSITIVE_INT],
+        "int",
+        'Time bins of the "bins" features; read in ``fit`` (``n_time_bins_``).',
+        role="model",
     )
     mask_ratio: float = parameter(
         0.0,
@@ -260,12 +271,16 @@ with windows from the start of the epoch). One process without a launcher works 
             a list (cut into windows of ``window_seconds``), a
             :class:`~sk_eegm2.streaming.RecordingWindows`, or any map-style
             :class:`torch.utils.data.Dataset` whose items are windows of shape
-            (n_chans, n_times), or tuples starting with one, all of one shape.
+            (n_chans, n_times), or tuples starting with one, all of one shape (braindecode's
+            windowed datasets among them). Several datasets, or a list of Epochs, of
+            different montages or rates are brought to the first one's channels and rate
+            as ``channels`` and ``resample`` allow, and pretrained on together.
         y : ignored
             Pretraining uses no labels.
         groups : array-like, optional
-            Subject of each window (of each recording, for recordings): the validation split
-            then holds out whole subjects. Reaches ``fit`` through Pipeline / GridSearchCV
+            Subject of each window (of each recording, for recordings; of each window of
+            all datasets together, for several datasets): the validation split then holds
+            out whole subjects. Reaches ``fit`` through Pipeline / GridSearchCV
             with metadata routing enabled (``set_fit_request(groups=True)``).
 
         Returns
@@ -283,23 +298,26 @@ with windows from the start of the epoch). One process without a launcher works 
 
     def _fit(self, X: Any, groups: Any) -> None:
         self.features_ = parse_features(self.features)
+        self.n_time_bins_ = self.n_time_bins
         config = self._network_config()
-        stream = as_window_dataset(X, self.window_seconds)
+        stream, adaptation = self._stream(X)
         accelerator = make_accelerator(self.device) if self.distributed else None
         seed = draw_seed(self.random_state, accelerator)
         self.scaling_ = self.scaling
         train: tuple[Any, Any]
         valid: Any
         if stream is None:
-            eeg = self._check_eeg(X)
-            self._record_input(eeg.shape, config)
+            eeg = self._adapted(X, None)
+            self._record_input(eeg.shape, len(eeg.X), config)
             self.scale_ = fit_scale(eeg.X, self.scaling_)
             self.amplitude_ = amplitude(eeg.X)
             data, _ = self._scale(eeg.X)
             train, valid = split_arrays(data, None, groups, self.validation_fraction, seed)
         else:
             shape = describe_stream(stream)
-            self._record_input(shape, config, "the dataset's windows")
+            self.adaptation_ = adaptation
+            n_windows = len(stream)  # type: ignore[arg-type]  # describe_stream checked it
+            self._record_input(shape, n_windows, config, "the dataset's windows")
             self.scale_ = fit_scale(stream, self.scaling_)
             self.amplitude_ = amplitude(stream)
             train, valid = split_stream(
@@ -359,6 +377,34 @@ with windows from the start of the epoch). One process without a launcher works 
                 **loaders,
             )
 
+    def _stream(self, X: Any) -> tuple[Dataset | None, tuple[Adaptation, ...]]:
+        """``X`` as a dataset of windows read on demand (None for windows in memory), and
+        what was done to bring several datasets to the first one's channels and rate."""
+        if not (isinstance(X, (list, tuple)) and X and all(isinstance(d, Dataset) for d in X)):
+            return as_window_dataset(X, self.window_seconds), ()
+        target = describe_stream(X[0])
+        parts, records = [X[0]], []
+        for windows in X[1:]:
+            adapted, record = adapt_stream(windows, target, self.channels, self.resample)
+            warn_adaptation(record, type(self).__name__, "a dataset")
+            parts.append(adapted)
+            records += [record] if record is not None else []
+        for part in parts[1:]:
+            shape = describe_stream(part)
+            if (shape.ch_names, shape.sfreq, shape.n_chans) != (
+                target.ch_names, target.sfreq, target.n_chans,
+            ):  # fmt: skip
+                raise ValueError(
+                    "The datasets differ in sampling rate or channels; let the estimator "
+                    "adapt them (channels='match' or 'interpolate', resample=True)."
+                )
+            if shape.n_times != target.n_times:
+                raise ValueError(
+                    f"After adaptation, the datasets' windows have {target.n_times} and "
+                    f"{shape.n_times} time points; cut windows of the same duration in each."
+                )
+        return ConcatWindows(parts, target.sfreq, target.ch_names), tuple(records)
+
     def _keep(self, trained: Trained) -> None:
         """Keep the bare network of masked pretraining (transform and reuse need it)."""
         net, history, device = trained
@@ -384,7 +430,7 @@ with windows from the start of the epoch). One process without a launcher works 
         data = self._check_X(X)
         module = self.net_.module_.eval()
         return self._map_batches(
-            lambda x: encoder_features(module, x, self.features_, self.n_time_bins),
+            lambda x: encoder_features(module, x, self.features_, self.n_time_bins_),
             data,
             self.net_.device,
         )
@@ -444,7 +490,7 @@ with windows from the start of the epoch). One process without a launcher works 
         ndarray of str
         """
         check_is_fitted(self)
-        names = feature_names(self.config_.widths, self.features_, self.n_time_bins)
+        names = feature_names(self.config_.widths, self.features_, self.n_time_bins_)
         return np.asarray(names, dtype=object)
 
     def _network_modules(self) -> dict[str, torch.nn.Module]:

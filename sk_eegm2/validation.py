@@ -89,8 +89,25 @@ class EEGData:
         return InputShape(n_chans, n_times, self.sfreq, self.ch_names)
 
 
-def _epochs_data(epochs: Sequence[mne.BaseEpochs]) -> EEGData:
-    """EEG channels of one or several Epochs, in microvolts."""
+def _epochs_parts(epochs: Sequence[mne.BaseEpochs]) -> list[EEGData]:
+    """EEG channels of one or several Epochs, in microvolts: one part per run of Epochs
+    that share their sampling rate and EEG channels (one part, usually)."""
+    parts: list[list[mne.BaseEpochs]] = []
+    for e in epochs:
+        if parts and _epochs_key(e) == _epochs_key(parts[-1][0]):
+            parts[-1].append(e)
+        else:
+            parts.append([e])
+    return [_epochs_data(part) for part in parts]
+
+
+def _epochs_key(epochs: mne.BaseEpochs) -> tuple[float, list[str]]:
+    names = [epochs.ch_names[i] for i in mne.pick_types(epochs.info, eeg=True)]
+    return float(epochs.info["sfreq"]), names
+
+
+def _epochs_data(epochs: list[mne.BaseEpochs]) -> EEGData:
+    """EEG channels of Epochs of one rate and one set of EEG channels, in microvolts."""
     first = epochs[0]
     bads = [name for name in first.info["bads"] if name in first.ch_names]
     if bads:
@@ -100,23 +117,14 @@ def _epochs_data(epochs: Sequence[mne.BaseEpochs]) -> EEGData:
             "(epochs.interpolate_bads()) or drop them (epochs.drop_channels(epochs.info"
             "['bads'])) first, the same way for fit and predict."
         )
-    names = [first.ch_names[i] for i in mne.pick_types(first.info, eeg=True)]
+    sfreq, names = _epochs_key(first)
     if not names:
         raise ValueError(
             "The Epochs contain no EEG channel; EEGM2 uses EEG channels only. Set channel "
             "types with epochs.set_channel_types({...: 'eeg'})."
         )
-    for other in epochs[1:]:
-        if (
-            other.info["sfreq"] != first.info["sfreq"]
-            or [other.ch_names[i] for i in mne.pick_types(other.info, eeg=True)] != names
-        ):
-            raise ValueError(
-                "The Epochs objects differ in sampling rate or EEG channels; resample and pick "
-                "the same channels first (epochs.resample, epochs.pick)."
-            )
     data = np.concatenate([e.get_data(picks="eeg", units="uV") for e in epochs])
-    return EEGData(data, float(first.info["sfreq"]), names)
+    return EEGData(data, sfreq, names)
 
 
 def _as_numeric_array(X: Any) -> np.ndarray:
@@ -190,7 +198,8 @@ def check_eeg(X: Any) -> EEGData:
     X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs or EEGData
         Windows of shape (n_samples, n_chans, n_times), or (n_samples, n_times) for one
         channel. MNE Epochs are read in microvolts, EEG channels only; channels marked bad
-        are refused (interpolate or drop them first).
+        are refused (interpolate or drop them first). Several Epochs must share their
+        sampling rate and EEG channels (see :func:`check_eeg_parts` for those that do not).
 
     Returns
     -------
@@ -204,10 +213,50 @@ def check_eeg(X: Any) -> EEGData:
         Sparse, object, boolean or text input.
     ValueError
         Ragged, complex, empty, non-finite input, values beyond the float32 range, Epochs
-        with bad channels, or the wrong number of dimensions.
+        with bad channels, Epochs of different rates or channels, or the wrong number of
+        dimensions.
+    """
+    parts = check_eeg_parts(X)
+    if len(parts) > 1:
+        raise parts_differ()
+    return parts[0]
+
+
+def parts_differ() -> ValueError:
+    """The error for Epochs of different rates or channels where one set is needed."""
+    return ValueError(
+        "The Epochs objects differ in sampling rate or EEG channels; resample and pick the "
+        "same channels first (epochs.resample, epochs.pick), or let the estimators adapt "
+        "them (channels='match' or 'interpolate', resample=True)."
+    )
+
+
+def check_eeg_parts(X: Any) -> list[EEGData]:
+    """Convert and check EEG windows that may come in parts of different channels and rates.
+
+    Parameters
+    ----------
+    X : array-like, torch.Tensor, mne.Epochs, list of mne.Epochs, EEGData, or braindecode dataset
+        As for :func:`check_eeg`; a list of Epochs may mix sampling rates and channels. A
+        braindecode windows dataset (see :func:`braindecode_info`) is read whole, its
+        windows as it serves them (in its units: volts, unless its preprocessing scaled
+        them), with its channel names and rate.
+
+    Returns
+    -------
+    list of EEGData
+        One part per run of consecutive Epochs that share their rate and EEG channels, in
+        the order given; a single part for any other input.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`check_eeg`.
     """
     if isinstance(X, EEGData):  # already checked
-        return X
+        return [X]
+    if _windows_recordings(X) is not None:
+        return [_checked(_braindecode_windows(X))]
     if _input_kind(X) is not None:
         raise TypeError(
             "Recordings (file paths, mne Raw objects) and datasets are read window by window "
@@ -215,17 +264,23 @@ def check_eeg(X: Any) -> EEGData:
             "sk_eegm2.datasets.make_windows(raw, window_seconds)."
         )
     if isinstance(X, mne.BaseEpochs):
-        eeg = _epochs_data([X])
+        parts = _epochs_parts([X])
     elif (
         isinstance(X, (list, tuple))
         and len(X) > 0
         and all(isinstance(e, mne.BaseEpochs) for e in X)
     ):
-        eeg = _epochs_data(list(X))
+        parts = _epochs_parts(list(X))
     else:
         eeg = EEGData(_as_numeric_array(X))
         if eeg.X.ndim == 2 and eeg.X.size:
             _warn_one_channel(X, eeg.X.shape)
+        parts = [eeg]
+    return [_checked(eeg) for eeg in parts]
+
+
+def _checked(eeg: EEGData) -> EEGData:
+    """``eeg`` as a finite float32 (n, C, T) array, or a clear error."""
     given = eeg.X
     if given.ndim in (2, 3) and 0 in given.shape:
         kind = "sample" if given.shape[0] == 0 else "feature"
@@ -344,18 +399,20 @@ def check_same_input(
     if found.n_chans != expected.n_chans:
         raise ValueError(
             f"X has {found.n_chans} channels, but {source} was fitted on {expected.n_chans}. "
-            "Pass the same channels, in the same order."
+            "Pass the same channels, in the same order, or set channels='match' (or "
+            "'interpolate') to pick them by name."
         )
     if found.ch_names is not None and expected.ch_names is not None:
         if found.ch_names != expected.ch_names:
             raise ValueError(
                 f"X has channels {found.ch_names}, but {source} was fitted on "
-                f"{expected.ch_names}; reorder them with epochs.reorder_channels(...)."
+                f"{expected.ch_names}; reorder them with epochs.reorder_channels(...), or set "
+                "channels='match' (or 'interpolate') to let the estimator do it."
             )
     if found.sfreq is not None and expected.sfreq is not None and found.sfreq != expected.sfreq:
         raise ValueError(
             f"X is sampled at {found.sfreq} Hz, but {source} was fitted at {expected.sfreq} "
-            f"Hz; resample first (epochs.resample({expected.sfreq}))."
+            f"Hz; resample first (epochs.resample({expected.sfreq})), or set resample=True."
         )
     if found.n_times != expected.n_times and not any_length:
         raise ValueError(
@@ -500,6 +557,9 @@ def describe_stream(windows: Dataset) -> InputShape:
     n_chans, n_times = first.shape
     sfreq = getattr(windows, "sfreq", None)
     ch_names = getattr(windows, "ch_names", None)
+    described = braindecode_info(windows)
+    if described is not None:
+        sfreq, ch_names = described
     return InputShape(
         n_chans,
         n_times,
@@ -551,6 +611,107 @@ def as_window_dataset(X: Any, window_seconds: float) -> Dataset | None:
     if kind == "recordings":
         return RecordingWindows(X, window_seconds)
     return None
+
+
+def _windows_recordings(dataset: Any) -> list[Any] | None:
+    """The recordings of a braindecode windows dataset, or None for any other input.
+
+    Recognised by its structure, without importing braindecode: a ``BaseConcatDataset``
+    (``datasets``) of ``WindowsDataset`` (``windows``: Epochs) or ``EEGWindowsDataset``
+    (``raw``), each with the ``crop_inds`` of its windows.
+    """
+    parts = getattr(dataset, "datasets", None)
+    if not isinstance(dataset, Dataset) or not isinstance(parts, list) or not parts:
+        return None
+    if not all(hasattr(part, "crop_inds") and _mne_of(part) is not None for part in parts):
+        return None
+    return parts
+
+
+def _mne_of(part: Any) -> Any:
+    """The MNE object a braindecode windows dataset serves its windows from."""
+    windows = getattr(part, "windows", None)
+    return windows if windows is not None else getattr(part, "raw", None)
+
+
+def braindecode_info(dataset: Any) -> tuple[float, list[str]] | None:
+    """Sampling rate and channel names of a braindecode windows dataset, else None.
+
+    Parameters
+    ----------
+    dataset : object
+        A ``braindecode.datasets.BaseConcatDataset`` of windows (what braindecode's
+        ``create_windows_from_events`` and ``create_fixed_length_windows`` return), or
+        anything else.
+
+    Returns
+    -------
+    (float, list of str) or None
+        The channels of its windows, as it serves them (misc channels that hold targets
+        left out), and their rate; None for other inputs.
+
+    Raises
+    ------
+    ValueError
+        If its recordings differ in rate or channels.
+    """
+    parts = _windows_recordings(dataset)
+    if parts is None:
+        return None
+    described = []
+    for part in parts:
+        info = _mne_of(part).info
+        targets = getattr(part, "targets_from", "metadata") == "channels"
+        names = [
+            name
+            for name, kind in zip(info.ch_names, info.get_channel_types(), strict=True)
+            if not (targets and kind == "misc")
+        ]
+        described.append((float(info["sfreq"]), names))
+    if any(d != described[0] for d in described):
+        raise ValueError(
+            "The recordings of the braindecode dataset differ in sampling rate or channels; "
+            "resample and pick the same channels in its preprocessing (braindecode.preprocessing"
+            ".preprocess) first."
+        )
+    return described[0]
+
+
+def braindecode_targets(dataset: Any) -> np.ndarray | None:
+    """The targets of a braindecode windows dataset, one per window (None for other input).
+
+    Parameters
+    ----------
+    dataset : object
+
+    Returns
+    -------
+    ndarray of shape (n_windows,) or None
+    """
+    parts = _windows_recordings(dataset)
+    if parts is None:
+        return None
+    targets: list[Any] = []
+    for part in parts:
+        known = getattr(part, "y", None)  # the metadata's targets, without reading windows
+        targets += list(known) if known is not None else [part[i][1] for i in range(len(part))]
+    return np.asarray(targets)
+
+
+def _braindecode_windows(dataset: Any) -> EEGData:
+    """All windows of a braindecode windows dataset in memory, as it serves them."""
+    described = braindecode_info(dataset)
+    assert described is not None
+    sfreq, names = described
+    windows = [window_array(dataset[i]) for i in range(len(dataset))]
+    if not windows:
+        raise ValueError("The braindecode dataset holds no window.")
+    if len({w.shape for w in windows}) > 1:
+        raise ValueError(
+            "The braindecode dataset's windows differ in length; cut windows of one length "
+            "(window_size_samples) for them to be stacked."
+        )
+    return EEGData(np.stack(windows), sfreq, names)
 
 
 def _input_kind(X: Any) -> str | None:

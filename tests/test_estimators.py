@@ -355,7 +355,11 @@ def test_save_and_load_pretrained_pretrainer(tmp_path):
     X, _ = toy_data()
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0, scaling="global").fit(X)
     folder = pretrainer.save_pretrained(tmp_path / "pre")
-    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "README.md",
+        "config.json",
+        "model.safetensors",
+    ]
     config = json.loads((folder / "config.json").read_text())
     assert config["params"]["widths"] == {"tuple": [4, 8]} and config["fitted"]["n_chans_"] == 3
     loaded = EEGM2Pretrainer.from_pretrained(folder)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import sk_eegm2.classifier
+import sk_eegm2._base
 from sk_eegm2 import EEGM2Classifier, EEGM2Pretrainer
 
 TINY = {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16}
@@ -50,13 +50,13 @@ def test_probe_epochs_train_the_head_only_then_the_whole_network(pretrainer, hea
     X, y = toy_data()
     pretrained = {k: v.clone() for k, v in pretrainer.net_.module_.state_dict().items()}
     initial_heads = []
-    fit_net = sk_eegm2.classifier.fit_net
+    train = sk_eegm2._base.train
 
-    def recording_fit_net(estimator, net_class, module, *args, **kwargs):
+    def recording_train(net_class, module, *args, **kwargs):
         initial_heads.append(head_weights(module))
-        return fit_net(estimator, net_class, module, *args, **kwargs)
+        return train(net_class, module, *args, **kwargs)
 
-    monkeypatch.setattr(sk_eegm2.classifier, "fit_net", recording_fit_net)
+    monkeypatch.setattr(sk_eegm2._base, "train", recording_train)
     settings = {**TINY, **TRAINING, "pretrained": pretrainer, "head": head, "probe_epochs": 2}
     probed = EEGM2Classifier(**settings, max_epochs=2).fit(X, y)
     assert not changed(pretrained, backbone_weights(probed))  # the backbone stayed as it was

@@ -98,12 +98,16 @@ def test_pretrainer_features_and_names_agree(tmp_path):
 
 
 def test_features_are_read_in_fit_not_at_transform():
-    """set_params(features=...) after fit changed the width under a fitted downstream step."""
+    """set_params(features=...) after fit changed the width under a fitted downstream step
+    (n_time_bins likewise)."""
     X = np.random.default_rng(0).standard_normal((16, 3, 32)).astype(np.float32)
     pretrainer = EEGM2Pretrainer(**TINY, max_epochs=1, random_state=0).fit(X)
     width = pretrainer.transform(X).shape[1]
     pretrainer.set_params(features="light+logvar")
     assert pretrainer.transform(X).shape[1] == len(pretrainer.get_feature_names_out()) == width
+    binned = clone(pretrainer).set_params(features="bins", n_time_bins=2).fit(X)
+    binned.set_params(n_time_bins=5)
+    assert binned.transform(X).shape[1] == len(binned.get_feature_names_out()) == 2 * 16
     for bad in ("power", "light+light", ""):
         with pytest.raises(ValueError, match="'features' parameter"):
             clone(pretrainer).set_params(features=bad).fit(X)

@@ -67,7 +67,7 @@ def test_bad_parameters_are_refused_at_the_start_of_fit(estimator, name, monkeyp
     def no_data_read(*args, **kwargs):
         raise AssertionError("the input was checked before the parameters")
 
-    monkeypatch.setattr("sk_eegm2._base.check_eeg", no_data_read)
+    monkeypatch.setattr("sk_eegm2._base.check_eeg_parts", no_data_read)
     with pytest.raises(InvalidParameterError, match=f"'{name}' parameter"):
         estimator(**{**TINY, name: BAD[name]}).fit(X, Y)
 

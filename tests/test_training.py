@@ -42,14 +42,14 @@ X = np.random.default_rng(0).standard_normal((40, 6)).astype(np.float32)
 Y = (X[:, 0] > 0).astype(np.int64)
 
 
-def fit(callbacks=(), compute=None):
+def fit(callbacks=(), compute=None, plan=PLAN):
     torch.manual_seed(0)
     return train(
         Net,
         torch.nn.Linear(6, 2),
         (X, Y),
         None,
-        PLAN,
+        plan,
         compute or Compute(),
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=torch.optim.SGD,
@@ -81,11 +81,23 @@ def test_training_returns_the_net_its_history_and_device():
 def test_ctrl_c_raises_training_stopped_with_what_was_trained():
     with pytest.raises(TrainingStopped) as stopped:
         fit([("stop", StopAt(2, KeyboardInterrupt()))])
-    assert stopped.value.error is None and stopped.value.completed_epochs == 1
-    assert len(stopped.value.trained.history) == 2  # the second, incomplete
+    assert stopped.value.error is None
+    net, history, _ = stopped.value.trained
+    assert len(history) == 1  # the complete epoch only
+    after_one = fit(plan=dataclasses.replace(PLAN, max_epochs=1)).net.module_
+    for name, value in after_one.state_dict().items():  # not those of the cut epoch
+        torch.testing.assert_close(net.module_.state_dict()[name], value)
     with pytest.raises(TrainingStopped) as stopped:
         fit([("stop", StopAt(1, KeyboardInterrupt()))])
-    assert stopped.value.completed_epochs == 0
+    assert len(stopped.value.trained.history) == 0
+
+    class StopAtFirstEpochBegin(Callback):  # before any weights of an epoch's start are kept
+        def on_epoch_begin(self, net, **kwargs):
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingStopped) as stopped:
+        fit([("stop", StopAtFirstEpochBegin())])
+    assert len(stopped.value.trained.history) == 0
 
 
 def test_a_non_finite_loss_raises_training_stopped_with_good_weights():
@@ -100,7 +112,7 @@ def test_a_non_finite_loss_raises_training_stopped_with_good_weights():
     with pytest.raises(TrainingStopped) as stopped:
         fit([("nan", NanAt())])
     assert isinstance(stopped.value.error, NonFiniteLossError)
-    assert stopped.value.completed_epochs == 1
+    assert len(stopped.value.trained.history) == 1
     module = stopped.value.trained.net.module_
     assert all(torch.isfinite(p).all() for p in module.parameters())
 
