@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-import threading
+import time
 import zipfile
 from collections.abc import Callable
 from functools import partial
@@ -248,29 +248,29 @@ def test_fault_9_deep_json_bad_edf_files_and_infinite_windows_get_a_clear_refusa
             RecordingWindows([raw], window)
 
 
-def refused_without_blocking(call: Callable[[], object], fifos: list[Path]) -> BaseException:
-    """The error ``call`` raises, failing the test if it waits on one of the ``fifos``."""
-    raised: list[BaseException] = []
+def refused_without_blocking(call: Callable[[], object], fifos: list[Path]) -> Exception:
+    """The error ``call`` raises, failing the test if it waited on one of the ``fifos``.
 
-    def run() -> None:
-        try:
-            call()
-        except BaseException as error:
-            raised.append(error)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(timeout=30)
-    blocked = worker.is_alive()
-    for fifo in fifos:  # a writer that opens and closes gives a blocked reader its EOF
-        try:
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        except OSError:
-            pass  # no reader waits on it
-    worker.join(timeout=30)
-    assert not blocked, f"it waited on a FIFO ({[f.name for f in fifos]}) instead of refusing"
-    assert raised, "it accepted the file"
-    return raised[0]
+    A read blocked on a FIFO may hold the GIL (safetensors opens files in Rust), so no thread
+    of this process could end it: a shell started beforehand opens each FIFO for writing
+    after a patience, which gives a blocked reader its end of file.
+    """
+    patience = 20.0
+    opener = 'sleep "$0"; for f; do timeout 1 sh -c \': > "$0"\' "$f"; done'
+    writer = subprocess.Popen(["sh", "-c", opener, str(patience), *map(str, fifos)])
+    start = time.monotonic()
+    raised: Exception | None = None
+    try:
+        call()
+    except Exception as error:
+        raised = error
+    finally:
+        waited = time.monotonic() - start
+        writer.kill()
+        writer.wait()
+    assert waited < patience, f"it waited on a FIFO ({[f.name for f in fifos]}), then: {raised}"
+    assert raised is not None, "it accepted the file"
+    return raised
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs and /dev/zero are POSIX")
