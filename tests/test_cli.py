@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
 
 
-def _run(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+def _run(*args: str, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
     tick = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "sk_eegm2", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "sk_eegm2", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
     )
     return done, time.perf_counter() - tick
 
 
 def test_importing_the_package_leaves_torch_unloaded():
     code = "import sys, sk_eegm2; print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    assert out.strip() == "False"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
 
 
 def test_benchmark_help_is_fast_plain_and_shows_defaults():
@@ -35,3 +44,7 @@ def test_a_wrong_data_folder_ends_in_one_line_naming_the_option(tmp_path):
         assert done.returncode == 2 and "Traceback" not in done.stderr
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith("python -m sk_eegm2 benchmark: error: --data") and state in last
+    done, _ = _run("benchmark", "eegmat", SK_EEGM2_EEGMAT_PATH=str(tmp_path / "missing"))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith("does not exist")
+    assert "error: SK_EEGM2_EEGMAT_PATH" in done.stderr
