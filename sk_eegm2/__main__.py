@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -149,12 +150,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         bench.error(f"--jobs must be at least 1, got {args.jobs}")
     # PyTorch and MNE take seconds to import: only once the arguments are known to be valid.
-    from .datasets.eegmat import EEGMAT_FILE_PATTERN
+    from .datasets.eegmat import EEGMAT_FILE_PATTERN, EEGMAT_PATH_ENV
 
-    if args.data is not None and not any(Path(args.data).expanduser().glob(EEGMAT_FILE_PATTERN)):
-        folder = Path(args.data).expanduser().absolute()
+    # The folder named by --data, else by the environment variable, must hold EEGMAT files
+    # (without either, load_eegmat downloads them).
+    named_by, given = (
+        ("--data", args.data) if args.data else (EEGMAT_PATH_ENV, os.environ.get(EEGMAT_PATH_ENV))
+    )
+    if given and not any(Path(given).expanduser().glob(EEGMAT_FILE_PATTERN)):
+        folder = Path(given).expanduser().absolute()
         state = "holds no EEGMAT file (SubjectXX_1.edf)" if folder.is_dir() else "does not exist"
-        bench.error(f"--data {args.data}: the folder {folder} {state}")
+        bench.error(f"{named_by} {given}: the folder {folder} {state}")
 
     import torch
 
