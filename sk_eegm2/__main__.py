@@ -120,8 +120,15 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "--jobs",
         type=int,
         default=1,
-        help="with bci-report: runs (one per seed and variant) side by side in processes, "
-        "each with --threads threads",
+        help="with heldout or bci-report: runs side by side in processes, each with --threads "
+        "threads",
+    )
+    bench.add_argument(
+        "--aligned",
+        action="store_true",
+        help="with heldout or bci-report: also every model on windows aligned per subject "
+        "(SubjectAlignment; transductive: uses each test subject's unlabelled windows), "
+        "reported apart",
     )
     bench.add_argument(
         "--include",
@@ -173,9 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse:
             results = _read_results(Path(args.out) / f"{RESULTS[args.protocol]}.json")
         else:
-            # Only the bci.report protocol runs its seeds side by side.
-            jobs = {"n_jobs": args.jobs} if args.protocol == "bci-report" else {}
-            results = run(args.data, threads=args.threads, log=log, verbose=verbose, **jobs)
+            results = run(
+                args.data, aligned=args.aligned, threads=args.threads, n_jobs=args.jobs, log=log,
+                verbose=verbose,
+            )  # fmt: skip
         for path in args.include:
             include_runs(results, _read_results(path), path)
         paths = save(results, args.out)
