@@ -61,6 +61,20 @@ CLAIMS: list[tuple[str, str, Callable[[Results], float]]] = [
     ("eegmat_heldout.json", "ShallowFBCSPNet {:.3f}", mean("ShallowFBCSPNet (braindecode)")),
     ("eegmat_heldout.json", "tangent space ({:.3f})", mean("Riemann tangent space + LR")),
     ("eegmat_heldout.json", "raw windows ({:.3f})", mean("LR on raw windows (16 Hz)")),
+    ("eegmat_bcireport.json", "scores {:.3f} balanced accuracy", mean("EEGM2 (Linear, ridge)")),
+    ("eegmat_bcireport.json", "(aligned: {:.3f})", mean("EEGM2 (Linear, ridge), aligned")),
+    ("eegmat_bcireport.json", "log band power + LR ({:.3f}) and below", mean(BAND_POWER)),
+    ("eegmat_bcireport.json", "the logistic one ({:.3f})", mean(LINEAR)),
+    ("eegmat_bcireport.json", "against {:.3f}).", mean("EEGM2 (Linear, ridge, untrained)")),
+    ("eegmat_bcireport.json", "space from {:.3f} to", mean("Riemann tangent space + LR")),
+    (
+        "eegmat_bcireport.json",
+        "to {:.3f} and log band",
+        mean("Riemann tangent space + LR, aligned"),
+    ),
+    ("eegmat_bcireport.json", "power from {:.3f} to", mean(BAND_POWER)),
+    ("eegmat_bcireport.json", "to {:.3f}, above every", mean(f"{BAND_POWER}, aligned")),
+    ("eegmat_bcireport.json", "(Linear with ridge {:.3f})", mean("EEGM2 (Linear, ridge), aligned")),
 ]
 
 
