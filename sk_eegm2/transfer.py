@@ -9,7 +9,8 @@ The protocol (:data:`TRANSFER`), declared before its runs:
   trials, 64 channels at 160 Hz), a 2 s window from 0.5 s after each cue, brought to
   EEGMAT's 19 channels by name (``channels="match"``, T3/T7 and the like as aliases) and
   resampled to 128 Hz (:func:`~sk_eegm2.montage.adapt_windows`), then evaluated within the
-  subject by stratified K-fold, each seed shuffling the folds.
+  subject by stratified K-fold. Each seed seeds every encoder's pretraining and shuffles
+  the folds.
 - **Models**, on the same adapted windows and folds: a readout (standardised features,
   logistic regression) of the frozen features of the EEGMAT-pretrained encoder; of the same
   network pretrained in-domain, on S001's other runs (the baselines and the executed or
@@ -65,9 +66,8 @@ TRANSFER: dict[str, Any] = {
     "channels": "match",
     "resample": True,
     "n_folds": 5,
+    # Each seeds every encoder's pretraining and shuffles the folds.
     "seeds": [0, 1, 2],
-    # Each encoder is pretrained once, with this seed; the seeds shuffle the folds.
-    "pretrain_seed": 0,
     "readout": "logistic",
 }
 #: Model names, as in the other results files.
@@ -145,7 +145,8 @@ def run_transfer(
     threads : int or None
         PyTorch threads, restored afterwards (None: PyTorch's setting). Recorded.
     n_jobs : int or None
-        Seeds side by side in joblib's processes (None: one at a time).
+        Seeds side by side in joblib's processes (None: one at a time, or as a surrounding
+        ``joblib.parallel_config`` says).
     log : callable
         Receives progress lines.
     verbose : int
@@ -167,7 +168,7 @@ def run_transfer(
     protocol = TRANSFER if protocol is None else protocol
     started = time.perf_counter()
     window = protocol["window_seconds"]
-    with Compute(threads=threads).scope():
+    with Compute(threads=threads).scope():  # MNE's resampling too
         source_epochs, _, source_groups = load_eegmat(
             eegmat_subjects, path=path, window_seconds=window, return_epochs=True, verbose=False
         )
@@ -181,31 +182,20 @@ def run_transfer(
             protocol["target_subject"], protocol["in_domain_runs"], eegbci_path, window
         )
         X_in_domain = np.concatenate([_adapt(w, source, protocol)[0] for w in in_domain])
-        log(
-            f"Source: {len(source.X)} EEGMAT windows of {len(np.unique(source_groups))} "
-            f"subjects. Target: {len(X)} trials ({np.bincount(y).tolist()} per class), "
-            f"{adaptation}; in-domain: {len(X_in_domain)} windows of runs "
-            f"{protocol['in_domain_runs']}."
-        )
-        pretrain = {
-            **settings["network"], **settings["pretrain"],
-            "random_state": protocol["pretrain_seed"], "verbose": verbose,
-        }  # fmt: skip
-        encoders: dict[str, EEGM2Pretrainer] = {}
-        for name, windows in ((SOURCE, source.X), (IN_DOMAIN, X_in_domain)):
-            tick = time.perf_counter()
-            encoders[name] = EEGM2Pretrainer(**pretrain).fit(windows)
-            log(
-                f"{name}: pretrained on {len(windows)} windows in "
-                f"{time.perf_counter() - tick:.0f} s ({len(encoders[name].history_)} epochs)"
-            )
-        untrained = {**pretrain, "max_epochs": 0, "validation_fraction": 0}
-        encoders[UNTRAINED] = EEGM2Pretrainer(**untrained).fit(X_in_domain)
+    log(
+        f"Source: {len(source.X)} EEGMAT windows of {len(np.unique(source_groups))} "
+        f"subjects. Target: {len(X)} trials ({np.bincount(y).tolist()} per class), "
+        f"{adaptation}; in-domain: {len(X_in_domain)} windows of runs "
+        f"{protocol['in_domain_runs']}."
+    )
     runs: dict[str, list[dict[str, Any]]] = {}
     outcomes = Parallel(n_jobs=n_jobs)(
-        delayed(_run_seed)(encoders, X, y, seed, source.sfreq, protocol, threads, log)
+        delayed(_run_seed)(
+            settings, (source.X, X_in_domain), X, y, seed, source.sfreq, protocol, threads, log,
+            verbose,
+        )
         for seed in protocol["seeds"]
-    )
+    )  # fmt: skip
     for records in outcomes:
         for name, seed_records in records.items():
             runs.setdefault(name, []).extend(seed_records)
@@ -232,8 +222,34 @@ def run_transfer(
     }
 
 
+def _pretrain(
+    settings: dict[str, Any],
+    unlabelled: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    log: Callable[[str], None],
+    verbose: int,
+) -> dict[str, EEGM2Pretrainer]:
+    """The encoders of one seed: pretrained on the source, in-domain, and the untrained twin."""
+    source, in_domain = unlabelled
+    pretrain = {
+        **settings["network"], **settings["pretrain"], "random_state": seed, "verbose": verbose
+    }  # fmt: skip
+    encoders: dict[str, EEGM2Pretrainer] = {}
+    for name, windows in ((SOURCE, source), (IN_DOMAIN, in_domain)):
+        tick = time.perf_counter()
+        encoders[name] = EEGM2Pretrainer(**pretrain).fit(windows)
+        log(
+            f"[seed {seed}] {name}: pretrained on {len(windows)} windows in "
+            f"{time.perf_counter() - tick:.0f} s ({len(encoders[name].history_)} epochs)"
+        )
+    untrained = {**pretrain, "max_epochs": 0, "validation_fraction": 0}
+    encoders[UNTRAINED] = EEGM2Pretrainer(**untrained).fit(in_domain)
+    return encoders
+
+
 def _run_seed(
-    encoders: dict[str, EEGM2Pretrainer],
+    settings: dict[str, Any],
+    unlabelled: tuple[np.ndarray, np.ndarray],
     X: np.ndarray,
     y: np.ndarray,
     seed: int,
@@ -241,16 +257,19 @@ def _run_seed(
     protocol: dict[str, Any],
     threads: int | None,
     log: Callable[[str], None],
+    verbose: int,
 ) -> dict[str, list[dict[str, Any]]]:
-    """Every model over the stratified folds that ``seed`` shuffles: name -> fold records."""
+    """Pretrain the encoders with ``seed`` (``unlabelled``: source and in-domain windows),
+    then every model over the stratified folds it shuffles: name -> fold records."""
     folds = StratifiedKFold(protocol["n_folds"], shuffle=True, random_state=seed)
-    models: dict[str, Any] = {
-        name: make_pipeline(FrozenEstimator(encoder), READOUTS[protocol["readout"]]())
-        for name, encoder in encoders.items()
-    }
-    models |= {name: make(sfreq) for name, make in BASELINES.items()}
-    records: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
     with Compute(threads=threads).scope():
+        encoders = _pretrain(settings, unlabelled, seed, log, verbose)
+        models: dict[str, Any] = {
+            name: make_pipeline(FrozenEstimator(encoder), READOUTS[protocol["readout"]]())
+            for name, encoder in encoders.items()
+        }
+        models |= {name: make(sfreq) for name, make in BASELINES.items()}
+        records: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
         for fold, (train, test) in enumerate(folds.split(X, y)):
             for name, model in models.items():
                 tick = time.perf_counter()
@@ -275,8 +294,9 @@ def transfer_markdown(results: dict[str, Any]) -> str:
         f"{protocol['target_runs']}, {results['n_trials']} trials, a "
         f"{protocol['window_seconds']:g} s window from {protocol['trial_start_seconds']:g} s "
         f"after each cue; {results['adaptation']}), {results['n_folds']}-fold stratified "
-        f"K-fold within the subject, seeds {results['seeds']}: mean ± std over seeds of the "
-        "per-seed mean over folds (fold std: over all seeds and folds). In-domain: pretrained "
+        f"K-fold within the subject, seeds {results['seeds']} (each pretrains every encoder "
+        "and shuffles the folds): mean ± std over seeds of the per-seed mean over folds "
+        "(fold std: over all seeds and folds). In-domain: pretrained "
         f"on {results['n_in_domain_windows']} windows of the subject's runs "
         f"{protocol['in_domain_runs']} (no target trial). Network and pretraining settings "
         f"`{results['config']}`. One subject and {results['n_trials']} trials: the spread is "
