@@ -16,8 +16,10 @@ The protocol (:data:`TRANSFER`), declared before its runs:
   network pretrained in-domain, on S001's other runs (the baselines and the executed or
   fists/feet runs, cut into 2 s windows and adapted alike: no trial of the target runs is
   seen, with or without labels); of the untrained twin (the same network and seed at random
-  weights, its amplitude scale set on those in-domain windows); and the baselines (log band
-  power and Riemannian tangent space, each into a logistic regression).
+  weights, its amplitude scale set on those in-domain windows); each of the three
+  encoders fine-tuned whole (EEGM2 Fine, the untrained one giving Scratch) with the
+  settings of ``CONFIGS["heldout"]``; and the baselines (log band power and Riemannian
+  tangent space, each into a logistic regression).
 
 One subject and 45 trials: 9 test trials per fold, so a fold's balanced accuracy moves in
 steps of about 0.1 and the spread over folds and seeds is large.
@@ -41,6 +43,7 @@ from sklearn.pipeline import make_pipeline
 from . import report
 from .baselines import log_band_power_pipeline, tangent_space_pipeline
 from .benchmark import CONFIGS, METRICS, READOUTS, _scores, include_runs, summarise_runs
+from .classifier import EEGM2Classifier
 from .datasets import load_eegbci, load_eegmat, make_windows
 from .datasets.eegbci import _mne_data_path
 from .datasets.windows import _standard_1020, read_recording
@@ -70,12 +73,18 @@ TRANSFER: dict[str, Any] = {
     "seeds": [0, 1, 2],
     "readout": "logistic",
 }
-#: Model names, as in the other results files.
+#: Model names, as in the other results files: the frozen encoders' readouts, and the
+#: same encoders fine-tuned.
 SOURCE, IN_DOMAIN, UNTRAINED = (
     "EEGM2 (Linear, pretrained on EEGMAT)",
     "EEGM2 (Linear, pretrained in-domain)",
     "EEGM2 (Linear, untrained)",
 )
+FINE_TUNED = {
+    SOURCE: "EEGM2 (Fine, pretrained on EEGMAT)",
+    IN_DOMAIN: "EEGM2 (Fine, pretrained in-domain)",
+    UNTRAINED: "EEGM2 (Scratch = Fine, untrained)",
+}
 #: The baselines, each given the adapted windows' rate.
 BASELINES: dict[str, Callable[[float | None], Any]] = {
     "Log band power + LR": lambda sfreq: log_band_power_pipeline(sfreq, class_weight="balanced"),
@@ -268,6 +277,13 @@ def _run_seed(
             name: make_pipeline(FrozenEstimator(encoder), READOUTS[protocol["readout"]]())
             for name, encoder in encoders.items()
         }
+        models |= {
+            FINE_TUNED[name]: EEGM2Classifier(
+                pretrained=FrozenEstimator(encoder), mode="fine", **settings["finetune"],
+                random_state=seed,
+            )
+            for name, encoder in encoders.items()
+        }  # fmt: skip
         models |= {name: make(sfreq) for name, make in BASELINES.items()}
         records: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
         for fold, (train, test) in enumerate(folds.split(X, y)):

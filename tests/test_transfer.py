@@ -10,6 +10,7 @@ from sk_eegm2.__main__ import PROTOCOLS, RESULTS, main
 from sk_eegm2.benchmark import summarise_runs
 from sk_eegm2.report import machine_info
 from sk_eegm2.transfer import (
+    FINE_TUNED,
     IN_DOMAIN,
     SOURCE,
     TRANSFER,
@@ -23,8 +24,12 @@ TINY = {
     "network": {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16,
                 "scaling": "global"},
     "pretrain": {"max_epochs": 1, "batch_size": 64},
+    "finetune": {"max_epochs": 1, "batch_size": 64},
 }  # fmt: skip
-MODELS = {SOURCE, IN_DOMAIN, UNTRAINED, "Log band power + LR", "Riemann tangent space + LR"}
+MODELS = {
+    SOURCE, IN_DOMAIN, UNTRAINED, *FINE_TUNED.values(), "Log band power + LR",
+    "Riemann tangent space + LR",
+}  # fmt: skip
 
 
 def _results(runs):
