@@ -52,14 +52,30 @@ def _bcireport() -> tuple[Callable[..., Any], ...]:
     )
 
 
+def _transfer() -> tuple[Callable[..., Any], ...]:
+    from . import transfer
+
+    return (
+        transfer.run_transfer,
+        transfer.include_runs,
+        transfer.save_transfer,
+        transfer.transfer_markdown,
+    )
+
+
 #: The protocols besides the plain cross-subject one: each gives (run, include_runs, save,
 #: markdown), imported on use (PyTorch takes seconds to import).
 PROTOCOLS: dict[str, Callable[[], tuple[Callable[..., Any], ...]]] = {
     "heldout": _heldout,
     "bci-report": _bcireport,
+    "transfer": _transfer,
 }
 #: The stem of each protocol's results files in --out.
-RESULTS = {"heldout": "eegmat_heldout", "bci-report": "eegmat_bcireport"}
+RESULTS = {
+    "heldout": "eegmat_heldout",
+    "bci-report": "eegmat_bcireport",
+    "transfer": "eegmat_transfer",
+}
 
 
 class _DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -87,6 +103,11 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         "--data",
         help="EEGMAT folder; if not given, $SK_EEGM2_EEGMAT_PATH, else a download from PhysioNet",
     )
+    bench.add_argument(
+        "--eegbci-data",
+        help="with transfer: folder holding MNE's MNE-eegbci-data folder, or that folder; if "
+        "not given, $SK_EEGM2_EEGBCI_PATH, else MNE's default (missing files downloaded)",
+    )
     bench.add_argument("--out", default="sk_eegm2_results", help="folder for JSON, Markdown, PNG")
     bench.add_argument(
         "--full",
@@ -113,8 +134,10 @@ def _parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         help="cross-subject: all 36 subjects in --folds folds (eegmat.*); heldout: settings "
         "chosen on subjects 0-11, reported on 12-35 in 4 folds x seeds 0, 1, 2 "
         "(eegmat_heldout.*); bci-report: the bci.report leaderboard's windows, 5 folds and "
-        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*); each "
-        "results file records the run's total time",
+        "metric, seeds 0, 1, 2, with the leaderboard's rows (eegmat_bcireport.*); transfer: "
+        "pretrained on EEGMAT, evaluated on EEGBCI subject S001's motor imagery beside the "
+        "same network pretrained in-domain, untrained, and the baselines (eegmat_transfer.*); "
+        "each results file records the run's total time",
     )
     bench.add_argument(
         "--jobs",
@@ -180,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.reuse:
             results = _read_results(Path(args.out) / f"{RESULTS[args.protocol]}.json")
         else:
+            # Only the transfer protocol reads a second dataset.
+            extra = {"eegbci_path": args.eegbci_data} if args.protocol == "transfer" else {}
             results = run(
                 args.data, aligned=args.aligned, threads=args.threads, n_jobs=args.jobs, log=log,
-                verbose=verbose,
+                verbose=verbose, **extra,
             )  # fmt: skip
         for path in args.include:
             include_runs(results, _read_results(path), path)
