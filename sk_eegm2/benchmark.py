@@ -488,26 +488,15 @@ def heldout_markdown(results: dict[str, Any]) -> str:
             + [f"{summary[name]['balanced_accuracy']['fold_std']:.3f}"]
             for name in names
         ]
-        lines += [f"**{title}**", ""] if title else []
-        lines += [*report.markdown_table(header, rows), ""]
-    for included in results["included"]:
-        lines.append(f"\nIncluded from `{included['source']}`: {', '.join(included['models'])}.")
-    lines += [
-        "",
-        f"Run on {report.machine_summary(results['machine'])}. "
-        f"Total time {results['total_seconds'] / 60:.1f} min.",
-    ]
+        lines += ["", f"**{title}**", ""] if title else []
+        lines += report.markdown_table(header, rows)
+    lines += report.run_footer(results)
     return "\n".join(lines) + "\n"
 
 
 def save_heldout(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``eegmat_heldout.json`` and ``eegmat_heldout.md`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "eegmat_heldout.json", out / "eegmat_heldout.md"]
-    report.write_json(results, paths[0])
-    paths[1].write_text(heldout_markdown(results))
-    return paths
+    return report.save_results(results, heldout_markdown(results), out_dir, "eegmat_heldout")
 
 
 def markdown_table(results: dict[str, Any]) -> str:
@@ -524,11 +513,7 @@ def markdown_table(results: dict[str, Any]) -> str:
         for name, m in results["summary"].items()
     ]
     lines += report.markdown_table(["model", "balanced accuracy", "ROC AUC"], rows)
-    lines += [
-        "",
-        f"Run on {report.machine_summary(results['machine'])}. "
-        f"Total time {results['total_seconds'] / 60:.1f} min.",
-    ]
+    lines += report.run_footer(results)
     return "\n".join(lines) + "\n"
 
 

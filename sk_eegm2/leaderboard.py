@@ -328,21 +328,10 @@ def bcireport_markdown(results: dict[str, Any]) -> str:
         "",
         *report.markdown_table(["model", "balanced accuracy"], rows),
     ]
-    for included in results["included"]:
-        lines.append(f"\nIncluded from `{included['source']}`: {', '.join(included['models'])}.")
-    lines += [
-        "",
-        f"Run on {report.machine_summary(results['machine'])}. "
-        f"Total time {results['total_seconds'] / 60:.1f} min.",
-    ]
+    lines += report.run_footer(results)
     return "\n".join(lines) + "\n"
 
 
 def save_bcireport(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``eegmat_bcireport.json`` and ``eegmat_bcireport.md`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "eegmat_bcireport.json", out / "eegmat_bcireport.md"]
-    report.write_json(results, paths[0])
-    paths[1].write_text(bcireport_markdown(results))
-    return paths
+    return report.save_results(results, bcireport_markdown(results), out_dir, "eegmat_bcireport")

@@ -88,6 +88,48 @@ def rst_table(title: str, header: list[str], rows: list[list[str]]) -> list[str]
     return lines
 
 
+def run_footer(results: dict[str, Any]) -> list[str]:
+    """The closing lines of a protocol's Markdown: what was included, where and how long.
+
+    Parameters
+    ----------
+    results : dict
+        A protocol's results, with ``included``, ``machine`` and ``total_seconds``.
+
+    Returns
+    -------
+    list of str
+    """
+    lines = [
+        f"\nIncluded from `{included['source']}`: {', '.join(included['models'])}."
+        for included in results.get("included", [])
+    ]
+    return [
+        *lines,
+        "",
+        f"Run on {machine_summary(results['machine'])}. "
+        f"Total time {results['total_seconds'] / 60:.1f} min.",
+    ]
+
+
+def save_results(
+    results: dict[str, Any], markdown: str, out_dir: str | Path, stem: str
+) -> list[Path]:
+    """Write ``{stem}.json`` (the results) and ``{stem}.md`` (``markdown``) into ``out_dir``.
+
+    Returns
+    -------
+    list of Path
+        The two files.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.json", out / f"{stem}.md"]
+    write_json(results, paths[0])
+    paths[1].write_text(markdown)
+    return paths
+
+
 def write_json(data: dict[str, Any], path: str | Path) -> Path:
     """Write ``data`` as indented JSON (numpy values and tuples as plain JSON)."""
     path = Path(path)

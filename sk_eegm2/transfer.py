@@ -328,21 +328,10 @@ def transfer_markdown(results: dict[str, Any]) -> str:
         for name in summary
     ]
     lines += [*report.markdown_table(header, rows), ""]
-    for included in results["included"]:
-        lines.append(f"\nIncluded from `{included['source']}`: {', '.join(included['models'])}.")
-    lines += [
-        "",
-        f"Run on {report.machine_summary(results['machine'])}. "
-        f"Total time {results['total_seconds'] / 60:.1f} min.",
-    ]
+    lines += report.run_footer(results)
     return "\n".join(lines) + "\n"
 
 
 def save_transfer(results: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write ``eegmat_transfer.json`` and ``eegmat_transfer.md`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "eegmat_transfer.json", out / "eegmat_transfer.md"]
-    report.write_json(results, paths[0])
-    paths[1].write_text(transfer_markdown(results))
-    return paths
+    return report.save_results(results, transfer_markdown(results), out_dir, "eegmat_transfer")
