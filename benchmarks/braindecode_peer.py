@@ -347,7 +347,7 @@ def main() -> None:
         nargs="+",
         default=None,
         help="with bci-report: only these seeds (default: the protocol's), e.g. to run them in "
-        "separate processes; their files merge with the main job's --include",
+        "separate processes; the main job's --include adds each file's seeds",
     )
     args = parser.parse_args()
     # One thread everywhere: torch's own pool and the BLAS/OpenMP pools of numpy and torch.

@@ -290,9 +290,16 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
 
 
 def include_runs(results: dict[str, Any], other: dict[str, Any], source: str) -> None:
-    """Append the models of ``other`` (same schema, e.g. a braindecode peer) to ``results``."""
-    results["runs"].update(other["runs"])
-    results["summary"].update(summarise(other["runs"]))
+    """Add the runs of ``other`` (same schema, e.g. a braindecode peer) to ``results``.
+
+    A model's seeds may come from several files (runs of one seed each, side by side); a
+    seed that ``results`` already holds for that model is kept, not added twice.
+    """
+    for name, records in other["runs"].items():
+        runs = results["runs"].setdefault(name, [])
+        seeds = {record["seed"] for record in runs}
+        runs.extend(record for record in records if record["seed"] not in seeds)
+        results["summary"][name] = summarise({name: runs})[name]
     results["included"].append({"source": source, "models": list(other["runs"])})
 
 

@@ -100,9 +100,15 @@ def test_cli_merges_a_peer_into_saved_bcireport_results(tmp_path) -> None:
     peer_file.write_text(json.dumps(peer))
     argv = ["benchmark", "eegmat", "--protocol", "bci-report", "--reuse", "--out", str(tmp_path)]
     assert main([*argv, "--include", str(peer_file)]) == 0
+    # a third seed from a file of its own; the seeds already there are not added again
+    one_seed = {"runs": {"EEGNet (braindecode)": [{"seed": 2, **record, "balanced_accuracy": 0.7}]}}
+    (tmp_path / "seed2.json").write_text(json.dumps(one_seed))
+    for again in (peer_file, tmp_path / "seed2.json"):
+        assert main([*argv, "--include", str(again)]) == 0
     merged = json.loads((tmp_path / "eegmat_bcireport.json").read_text())
+    assert sorted(r["seed"] for r in merged["runs"]["EEGNet (braindecode)"]) == [0, 1, 2]
     assert merged["summary"]["EEGNet (braindecode)"]["balanced_accuracy"]["mean"] == pytest.approx(
-        0.67
+        (0.66 + 0.68 + 0.7) / 3
     )
     assert merged["runs"]["EEGM2 (Linear, ridge)"] == runs["EEGM2 (Linear, ridge)"]
-    assert "EEGNet (braindecode) | 0.670" in (tmp_path / "eegmat_bcireport.md").read_text()
+    assert "EEGNet (braindecode) | 0.680" in (tmp_path / "eegmat_bcireport.md").read_text()

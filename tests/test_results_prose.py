@@ -86,8 +86,12 @@ CLAIMS: list[tuple[str, str, Callable[[Results], float]]] = [
         mean("Riemann tangent space + LR, aligned"),
     ),
     ("eegmat_bcireport.json", "power from {:.3f} to", mean(BAND_POWER)),
-    ("eegmat_bcireport.json", "to {:.3f}, above every", mean(f"{BAND_POWER}, aligned")),
+    ("eegmat_bcireport.json", "to {:.3f} and EEGNet from", mean(f"{BAND_POWER}, aligned")),
     ("eegmat_bcireport.json", "(Linear with ridge {:.3f})", mean("EEGM2 (Linear, ridge), aligned")),
+    ("eegmat_bcireport.json", "EEGNet scored {:.3f}", mean("EEGNet (braindecode)")),
+    ("eegmat_bcireport.json", "ShallowFBCSPNet {:.3f}.", mean("ShallowFBCSPNet (braindecode)")),
+    ("eegmat_bcireport.json", "EEGNet from {:.3f} to", mean("EEGNet (braindecode)")),
+    ("eegmat_bcireport.json", "to {:.3f} (the best", mean("EEGNet (braindecode), aligned")),
 ]
 
 
