@@ -82,7 +82,7 @@ CLAIMS: list[tuple[str, str, Callable[[Results], float]]] = [
     ("eegmat_bcireport.json", "space from {:.3f} to", mean("Riemann tangent space + LR")),
     (
         "eegmat_bcireport.json",
-        "to {:.3f} and log band",
+        "to {:.3f}, log band",
         mean("Riemann tangent space + LR, aligned"),
     ),
     ("eegmat_bcireport.json", "power from {:.3f} to", mean(BAND_POWER)),
