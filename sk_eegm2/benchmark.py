@@ -90,6 +90,13 @@ CONFIGS["heldout"] = {
 }  # fmt: skip
 
 
+#: The bci.report protocol (:mod:`sk_eegm2.leaderboard`): the held-out settings, with the
+#: leaderboard's ridge readout beside the logistic one. Fine and Scratch are left out: they
+#: train the whole network, many times the Light head's time per fold, and the leaderboard
+#: ranks frozen encoders.
+CONFIGS["bcireport"] = {**CONFIGS["heldout"], "readouts": ("logistic", "ridge"), "fine": False}
+
+
 def _scores(model: Any, X: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """Balanced accuracy and ROC AUC of a binary classifier: of its probability of class 1,
     or of its decision function where it gives no probabilities (ridge readouts)."""

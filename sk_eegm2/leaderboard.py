@@ -75,12 +75,6 @@ LEADERBOARD: dict[str, float] = {
     "Spectral ridge (supervised)": 0.5676,
 }
 
-#: Settings: those chosen on the development subjects (``CONFIGS["heldout"]``), with the
-#: leaderboard's ridge readout beside the logistic one. Fine and Scratch are left out: they
-#: train the whole network (about 20 times the time of the Light head per fold on 2 CPU
-#: cores) and the leaderboard ranks frozen encoders.
-CONFIGS["bcireport"] = {**CONFIGS["heldout"], "readouts": ("logistic", "ridge"), "fine": False}
-
 
 def load_bcireport_windows(
     path: str | Path | None = None,
