@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     log = lambda line: print(line, flush=True)  # noqa: E731
     verbose = 0 if args.quiet else 1
     if args.protocol != "cross-subject":
-        run, include_runs, save, markdown = PROTOCOLS[args.protocol]()
+        run, include_runs, write, markdown = PROTOCOLS[args.protocol]()
         if args.reuse:
             results = _read_results(Path(args.out) / f"{RESULTS[args.protocol]}.json")
         else:
@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             )  # fmt: skip
         for path in args.include:
             include_runs(results, _read_results(path), path)
-        paths = save(results, args.out)
+        paths = write(results, args.out)
         print()
         print(markdown(results))
         print("Saved " + ", ".join(str(p) for p in paths))
