@@ -59,3 +59,13 @@ def toy_data(n=48, n_chans=3, n_times=32, seed=0):
     X = rng.standard_normal((n, n_chans, n_times))
     X += (1 + y[:, None, None]) * np.sin(2 * np.pi * (2 + 3 * y[:, None, None]) * t)
     return X.astype(np.float32), y
+
+
+#: A tiny network and budget in the form of the main job's configurations
+#: (``sk_eegm2.benchmark.CONFIGS``), for the protocols' tests.
+TINY_PROTOCOL = {
+    "network": {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16,
+                "scaling": "global"},
+    "pretrain": {"max_epochs": 1, "batch_size": 64},
+    "finetune": {"max_epochs": 1, "batch_size": 64},
+}  # fmt: skip

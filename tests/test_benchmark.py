@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import TINY_PROTOCOL
 
 from sk_eegm2.__main__ import main
 from sk_eegm2.baselines import LogBandPower, raw_window_pipeline
@@ -23,12 +24,6 @@ from sk_eegm2.benchmark import (
     save_heldout,
 )
 
-TINY = {
-    "network": {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16,
-                "scaling": "global"},
-    "pretrain": {"max_epochs": 1, "batch_size": 64},
-    "finetune": {"max_epochs": 1, "batch_size": 64},
-}  # fmt: skip
 MODELS = {
     "EEGM2 (Linear)", "EEGM2 (Light)", "EEGM2 (Fine)", "Log band power + LR",
     "LR on raw windows (16 Hz)",
@@ -38,7 +33,7 @@ MODELS = {
 def test_cross_subject_study_on_real_eeg(eegmat_path, tmp_path):
     lines: list[str] = []
     results = run_eegmat(
-        eegmat_path, config=TINY, n_folds=2, subjects=[0, 1, 2, 3], log=lines.append
+        eegmat_path, config=TINY_PROTOCOL, n_folds=2, subjects=[0, 1, 2, 3], log=lines.append
     )
     assert MODELS <= set(results["summary"])
     for mode in ("Linear", "Light"):  # every EEGM2 mode beside its untrained twin
@@ -66,7 +61,9 @@ def test_cross_subject_study_on_real_eeg(eegmat_path, tmp_path):
 def test_two_subjects_two_folds_pretrain_without_a_validation_split(eegmat_path):
     """Fault 12: with one training subject there is no valid_loss, and the log raised KeyError."""
     lines: list[str] = []
-    results = run_eegmat(eegmat_path, config=TINY, n_folds=2, subjects=[0, 1], log=lines.append)
+    results = run_eegmat(
+        eegmat_path, config=TINY_PROTOCOL, n_folds=2, subjects=[0, 1], log=lines.append
+    )
     assert results["n_subjects"] == 2 and MODELS <= set(results["summary"])
     assert sum("best train loss" in line for line in lines) == 2
 
@@ -100,7 +97,7 @@ def test_log_band_power_finds_the_alpha_rhythm():
 def test_heldout_protocol_reports_seeds_and_merges_a_peer(eegmat_path, tmp_path, monkeypatch):
     monkeypatch.setitem(HELDOUT, "heldout_subjects", [12, 13, 14, 15])
     monkeypatch.setitem(HELDOUT, "n_folds", 2)
-    config = {**TINY, "fine": False}
+    config = {**TINY_PROTOCOL, "fine": False}
     lines: list[str] = []
     results = run_heldout(
         eegmat_path, config=config, seeds=[0, 1], folds=[1], aligned=True, n_jobs=2,
@@ -154,7 +151,7 @@ def test_raw_window_baseline_sees_the_waveform():
 
 
 def test_ridge_readout_beside_the_logistic_one(eegmat_path):
-    config = {**TINY, "fine": False, "readouts": ("logistic", "ridge")}
+    config = {**TINY_PROTOCOL, "fine": False, "readouts": ("logistic", "ridge")}
     results = run_eegmat(eegmat_path, config=config, n_folds=2, subjects=[0, 1], log=print)
     ridge = {"EEGM2 (Linear, ridge)", "EEGM2 (Linear, ridge, untrained)"}
     assert ridge | {"EEGM2 (Linear)", "EEGM2 (Linear, untrained)"} <= set(results["summary"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import TINY_PROTOCOL
 
 from sk_eegm2.__main__ import PROTOCOLS, RESULTS, main
 from sk_eegm2.benchmark import summarise_runs
@@ -20,12 +21,6 @@ from sk_eegm2.transfer import (
     transfer_markdown,
 )
 
-TINY = {
-    "network": {"widths": (4, 8), "d_state": 4, "expand": 2, "headdim": 4, "chunk_size": 16,
-                "scaling": "global"},
-    "pretrain": {"max_epochs": 1, "batch_size": 64},
-    "finetune": {"max_epochs": 1, "batch_size": 64},
-}  # fmt: skip
 MODELS = {
     SOURCE, IN_DOMAIN, UNTRAINED, *FINE_TUNED.values(), "Log band power + LR",
     "Riemann tangent space + LR",
@@ -86,7 +81,7 @@ def test_transfer_on_real_eeg(eegmat_path, eegbci_path, tmp_path) -> None:
     protocol = {**TRANSFER, "in_domain_runs": [1, 2], "n_folds": 3, "seeds": [0]}
     lines: list[str] = []
     results = run_transfer(
-        eegmat_path, eegbci_path=eegbci_path, eegmat_subjects=[0], config=TINY,
+        eegmat_path, eegbci_path=eegbci_path, eegmat_subjects=[0], config=TINY_PROTOCOL,
         protocol=protocol, threads=1, log=lines.append,
     )  # fmt: skip
     assert set(results["runs"]) == MODELS
